@@ -1,0 +1,57 @@
+"""Turn an exception raised by a source into an :class:`~l0.L0Error`, by type (never by message)."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+
+import anyio
+
+from l0._errors import L0Error, NetworkError, SourceError
+
+__all__ = ["classify"]
+
+_NETWORK_TYPES: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    EOFError,
+)
+
+
+def _httpx_error(exc: Exception) -> L0Error | None:
+    # Only look if httpx is already imported: classifying must not import it.
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return None
+    if isinstance(exc, httpx.TimeoutException):
+        err = NetworkError(f"network timeout: {exc}")
+        err.failure_type = "timeout"
+        err.retry_reason = "timeout"
+        return err
+    if isinstance(exc, httpx.TransportError):
+        return NetworkError(f"network error: {type(exc).__name__}: {exc}")
+    return None
+
+
+def classify(exc: Exception) -> L0Error:
+    """Map ``exc`` to an l0 error; the original becomes ``__cause__`` (set by the caller)."""
+    if isinstance(exc, L0Error):
+        return exc
+    if isinstance(exc, ssl.SSLError):
+        # A TLS failure is a configuration problem: retrying will not fix it.
+        return NetworkError(f"TLS error: {exc}", retryable=False)
+    if isinstance(exc, _NETWORK_TYPES):
+        return NetworkError(f"connection failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, TimeoutError):
+        err = NetworkError(f"timed out: {exc or type(exc).__name__}")
+        err.failure_type = "timeout"
+        err.retry_reason = "timeout"
+        return err
+    if isinstance(exc, OSError):
+        return NetworkError(f"OS error: {type(exc).__name__}: {exc}")
+    mapped = _httpx_error(exc)
+    if mapped is not None:
+        return mapped
+    return SourceError(f"stream error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,571 @@
+"""The lifecycle engine: a synchronous, deterministic state machine with no I/O.
+
+The runtime feeds it inputs (attempt began, content, a read started waiting, deadline reached,
+source ended, source failed, abort) together with the time ``now`` read from anyio's clock, and
+acts on what it returns: an :class:`Action` saying what to do next, plus the observability events
+and callback invocations queued in :attr:`Engine.outbox`, plus stream events queued in
+:attr:`Engine.pending` for the consumer. It never reads a clock, never draws randomness except
+from the RNG it is given, and never awaits, so the same inputs always give the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+
+from l0._config import Retry, RetryContext, Timeout
+from l0._context import FrozenDict
+from l0._errors import (
+    AllStreamsExhausted,
+    ErrorCode,
+    L0Error,
+    StreamAborted,
+    StreamTimeout,
+    StreamTruncated,
+    ZeroOutput,
+)
+from l0._events import _observability as obs
+from l0._events._stream import (
+    Complete,
+    Data,
+    ErrorEvent,
+    Message,
+    Progress,
+    Reset,
+    StreamEvent,
+    Token,
+    ToolCall,
+)
+from l0._state import State
+
+__all__ = ["Engine", "Fail", "Finish", "Notice", "StartAttempt"]
+
+_INF = math.inf
+# Failures that no retry or fallback can mend: stop at once and raise them as they are.
+_FATAL_CODES = frozenset(
+    {
+        ErrorCode.FATAL_GUARDRAIL_VIOLATION,
+        ErrorCode.TOTAL_TIMEOUT,
+        ErrorCode.STREAM_ABORTED,
+        ErrorCode.INVALID_STREAM,
+        ErrorCode.ADAPTER_NOT_FOUND,
+        ErrorCode.INVALID_CONFIG,
+    }
+)
+_REASON_TEXT: dict[str, str] = {
+    "zero_output": "Zero output",
+    "guardrail_violation": "Guardrail violation",
+    "drift": "Drift detected",
+    "incomplete": "Stream truncated",
+    "network_error": "Network error",
+    "timeout": "Timeout",
+    "rate_limit": "Rate limited",
+    "server_error": "Server error",
+    "unknown": "Stream error",
+}
+
+
+class Notice:
+    """One queued output: an observability event and/or a callback invocation."""
+
+    __slots__ = ("args", "callback", "event")
+
+    def __init__(
+        self, event: obs.ObservabilityEvent | None, callback: str | None, args: tuple[Any, ...]
+    ) -> None:
+        self.event = event
+        self.callback = callback
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"Notice({self.event!r}, {self.callback!r}, {self.args!r})"
+
+
+@attrs.frozen
+class StartAttempt:
+    """Start attempt ``attempt`` of source ``source_index`` after sleeping ``delay`` seconds."""
+
+    source_index: int
+    attempt: int
+    delay: float
+    is_retry: bool
+    is_fallback: bool
+
+
+@attrs.frozen
+class Finish:
+    """The stream completed; deliver ``event`` and stop."""
+
+    event: Complete
+
+
+@attrs.frozen
+class Fail:
+    """The stream failed for good; raise ``error``."""
+
+    error: L0Error
+
+
+Action = StartAttempt | Finish | Fail
+
+
+class Engine:
+    """The lifecycle of one stream across its attempts, sources and deadlines."""
+
+    def __init__(
+        self,
+        *,
+        sources: int,
+        retry: Retry,
+        timeout: Timeout,
+        rng: random.Random,
+        stream_id: str,
+        context: FrozenDict | None = None,
+        wall_offset: float = 0.0,
+        observed: bool = True,
+        zero_backoff: bool = False,
+        outer_deadline: float = _INF,
+    ) -> None:
+        if sources < 1:
+            raise ValueError("an engine needs at least one source")
+        self.sources = sources
+        self.retry = retry
+        self.timeout = timeout
+        self.rng = rng
+        self.stream_id = stream_id
+        self.context = context
+        self.wall_offset = wall_offset
+        self.observed = observed
+        self.zero_backoff = zero_backoff
+        self.outer_deadline = outer_deadline
+        self.state = State()
+        self.outbox: list[Notice] = []
+        self.pending: list[StreamEvent] = []
+        self.source_index = 0
+        self.attempt = 1
+        self.adapter: str | None = None
+        self.finished = False
+        self._last_ts = 0.0
+        self._now = 0.0
+        self._start_ts = 0.0
+        self._total_deadline = _INF
+        self._attempt_start = 0.0
+        self._initial_deadline = _INF
+        self._has_output = False
+        self._other_content = 0
+        self._stall_mark = -1
+        self._stall_since = 0.0
+        self._requires_finish = False
+        self._emitted = False
+        self._model_retries = 0
+        self._network_retries = 0
+        self._retried = False
+        self._fell_back = False
+        self._down_since: float | None = None
+        self._down_attempts = 0
+
+    # -- emission -------------------------------------------------------------------------
+
+    def _ts(self) -> float:
+        ts = self.wall_offset + self._now
+        if ts < self._last_ts:
+            ts = self._last_ts
+        self._last_ts = ts
+        return ts
+
+    def _emit(
+        self,
+        cls: Callable[..., obs.ObservabilityEvent],
+        callback: str | None = None,
+        args: tuple[Any, ...] = (),
+        **fields: Any,
+    ) -> None:
+        event = cls(ts=self._ts(), stream_id=self.stream_id, context=self.context, **fields)
+        self.outbox.append(Notice(event, callback, args))
+
+    def _call(self, callback: str, *args: Any) -> None:
+        self.outbox.append(Notice(None, callback, args))
+
+    # -- session --------------------------------------------------------------------------
+
+    def start(self, now: float) -> StartAttempt:
+        """The stream begins: the first attempt of the first source starts now."""
+        self._now = now
+        self._start_ts = self._ts()
+        if self.timeout.total is not None:
+            self._total_deadline = now + self.timeout.total
+        self._emit(obs.SessionStart, "on_start", (1, False, False), attempt=1, is_retry=False,
+                   is_fallback=False)  # fmt: skip
+        self._emit(obs.StreamInit)
+        return StartAttempt(0, 1, 0.0, is_retry=False, is_fallback=False)
+
+    def begin_attempt(self, now: float, action: StartAttempt) -> None:
+        """The attempt of ``action`` starts now (after its backoff); the factory is called next."""
+        self._now = now
+        self.source_index = action.source_index
+        self.attempt = action.attempt
+        self.state.attempt = action.attempt
+        self.state.fallback_index = action.source_index
+        if action.is_retry:
+            self._emit(obs.AttemptStart, "on_start", (action.attempt, True, False),
+                       attempt=action.attempt, is_retry=True, is_fallback=False)  # fmt: skip
+        self._attempt_start = now
+        self._has_output = False
+        self._other_content = 0
+        self._stall_mark = -1
+        self._emitted = False
+        self._requires_finish = False
+        self.adapter = None
+        initial = self.timeout.initial_token
+        self._initial_deadline = now + initial if initial is not None else _INF
+        if initial is not None:
+            self._emit(obs.TimeoutStart, timeout_type="initial", configured_ms=initial * 1000)
+
+    def attempt_ready(
+        self, now: float, *, adapter: str, stream_type: str, requires_finish: bool
+    ) -> None:
+        """The factory returned a stream and ``adapter`` will read it."""
+        self._now = now
+        self.adapter = adapter
+        self._requires_finish = requires_finish
+        self._emit(obs.AdapterWrapStart, stream_type=stream_type)
+        self._emit(obs.AdapterDetected, adapter_id=adapter)
+        self._emit(obs.AdapterWrapEnd, adapter_id=adapter)
+        self._emit(obs.StreamReady)
+
+    # -- content (the token path) ---------------------------------------------------------
+
+    def on_text(self, text: str) -> Token:
+        """A non-empty text delta arrived."""
+        state = self.state
+        state._parts.append(text)  # pyright: ignore[reportPrivateUsage]
+        state.token_count += 1
+        if not self._has_output and not text.isspace():
+            self._first_output()
+        return Token(value=text)
+
+    def on_event(self, event: StreamEvent) -> StreamEvent | None:
+        """A non-text chunk arrived; returns what to deliver to the consumer, if anything."""
+        state = self.state
+        if isinstance(event, Token):
+            return self.on_text(event.value) if event.value else None
+        if isinstance(event, Progress):
+            state.progress = event
+            return event
+        if isinstance(event, Message):
+            if event.content:
+                state._parts.append(event.content)  # pyright: ignore[reportPrivateUsage]
+        elif isinstance(event, ToolCall):
+            state.tool_calls.append(event)
+            self._emit(obs.ToolRequested, "on_tool_call", (event.name, event.id, event.arguments),
+                       tool_name=event.name, tool_call_id=event.id,
+                       arguments=event.arguments)  # fmt: skip
+        elif isinstance(event, Data):
+            state.data.append(event)
+        else:
+            # Reset, ErrorEvent and Complete are l0's own verdicts: a source cannot send them.
+            return None
+        self._other_content += 1
+        if not self._has_output:
+            self._first_output()
+        return event
+
+    def on_finish(self, reason: str | None) -> None:
+        """The source said it finished (``reason`` e.g. ``"stop"``)."""
+        self.state.finish_reason = reason or "stop"
+
+    def on_usage(self, usage: dict[str, Any]) -> None:
+        """The source reported token usage."""
+        self.state.usage = usage
+
+    def _first_output(self) -> None:
+        self._has_output = True
+        if self._down_since is not None:
+            duration_ms = (self._now - self._down_since) * 1000
+            self._emit(obs.NetworkRecovery, attempt_count=self._down_attempts,
+                       duration_ms=duration_ms)  # fmt: skip
+            self._emit(obs.ConnectionRestored, duration_ms=duration_ms)
+            self._down_since = None
+            self._down_attempts = 0
+
+    @property
+    def content_seen(self) -> int:
+        """How many content events the current attempt has had."""
+        return self.state.token_count + self._other_content
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def wait_deadline(self, now: float) -> float:
+        """A read is about to wait; returns the absolute deadline for that wait."""
+        self._now = now
+        seen = self.state.token_count + self._other_content
+        if seen == 0:
+            deadline = self._initial_deadline
+        else:
+            inter = self.timeout.inter_token
+            if inter is None:
+                deadline = _INF
+            else:
+                if self._stall_mark != seen:
+                    # New content since the timer was last armed: the stall clock restarts.
+                    if self.observed:
+                        if self._stall_mark < 0:
+                            self._emit(obs.TimeoutStart, timeout_type="inter",
+                                       configured_ms=inter * 1000)  # fmt: skip
+                        else:
+                            self._emit(obs.TimeoutReset, timeout_type="inter",
+                                       configured_ms=inter * 1000, token_index=seen)  # fmt: skip
+                    self._stall_mark = seen
+                    self._stall_since = now
+                deadline = self._stall_since + inter
+        total = self._total_deadline
+        return total if total < deadline else deadline
+
+    def timed_out(self, now: float) -> Action:
+        """The current wait reached its deadline."""
+        self._now = now
+        if now >= self._total_deadline:
+            assert self.timeout.total is not None
+            return self._fail(
+                StreamTimeout("total", now - (self._total_deadline - self.timeout.total),
+                              self.timeout.total), now)  # fmt: skip
+        if self.content_seen == 0:
+            limit = self.timeout.initial_token
+            kind: Literal["initial", "inter"] = "initial"
+            elapsed = now - self._attempt_start
+        else:
+            limit = self.timeout.inter_token
+            kind = "inter"
+            elapsed = now - self._stall_since
+        assert limit is not None
+        self._emit(obs.TimeoutTriggered, "on_timeout", (kind, elapsed), timeout_type=kind,
+                   elapsed_ms=elapsed * 1000, configured_ms=limit * 1000)  # fmt: skip
+        return self._fail(StreamTimeout(kind, elapsed, limit), now)
+
+    # -- endings --------------------------------------------------------------------------
+
+    def source_ended(self, now: float) -> Action:
+        """The source's iterator finished."""
+        self._now = now
+        if not self._has_output:
+            return self._fail(ZeroOutput("the model returned no output"), now)
+        if self._requires_finish and self.state.finish_reason is None:
+            return self._fail(
+                StreamTruncated("the stream ended without a finish reason (truncated)"), now
+            )
+        return self._complete()
+
+    def source_failed(self, error: L0Error, now: float) -> Action:
+        """The factory, adapter or iterator raised; ``error`` is already classified."""
+        return self._fail(error, now)
+
+    def abort(self, now: float) -> Fail:
+        """The user aborted the stream."""
+        self._now = now
+        state = self.state
+        state.aborted = True
+        error = StreamAborted("the stream was aborted")
+        self._stamp(error)
+        state.error = error
+        self._emit(obs.AbortRequested, source="user")
+        self._end_session()
+        self._emit(obs.AbortCompleted, "on_abort", (state.token_count, state.content_length),
+                   token_count=state.token_count, content_length=state.content_length)  # fmt: skip
+        return Fail(error)
+
+    def _complete(self) -> Finish:
+        state = self.state
+        state.completed = True
+        if self._retried:
+            self._emit(obs.RetryEnd, attempt=self.attempt, success=True)
+        if self._fell_back:
+            self._emit(obs.FallbackEnd, success=True, final_index=self.source_index)
+        self._end_session()
+        self._emit(obs.Complete, "on_complete", (state,), token_count=state.token_count,
+                   content_length=state.content_length, state=state.snapshot())  # fmt: skip
+        return Finish(Complete(state=state))
+
+    def _end_session(self) -> None:
+        self.finished = True
+        state = self.state
+        self._emit(obs.SessionSummary, token_count=state.token_count, start_ts=self._start_ts,
+                   end_ts=self._ts(), drift_detected=state.drift_detected,
+                   guardrail_violations=len(state.violations), fallback_depth=self.source_index,
+                   retry_count=state.retry_count, checkpoints_created=0)  # fmt: skip
+        self._emit(obs.SessionEnd)
+
+    # -- failure and recovery -------------------------------------------------------------
+
+    def _stamp(self, error: L0Error) -> None:
+        state = self.state
+        error.attempt = self.attempt
+        error.source_index = self.source_index
+        error.adapter = self.adapter
+        error.checkpoint = state.checkpoint or None
+        error.token_count = state.token_count
+        error.content_length = state.content_length
+        error.model_retry_count = state.model_retry_count
+        error.network_retry_count = state.network_retry_count
+        error.fallback_index = self.source_index
+        error.context = self.context
+
+    def _retry_delay(self, error: L0Error, ctx: RetryContext) -> float:
+        if self.zero_backoff:
+            return 0.0
+        delay = ctx.default_delay
+        if self.retry.calculate_delay is not None:
+            custom = self.retry.calculate_delay(ctx)
+            if custom is not None:
+                delay = max(0.0, float(custom))
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, self.retry.max_retry_after))
+        return delay
+
+    def _fail(self, error: L0Error, now: float) -> Action:
+        self._now = now
+        state = self.state
+        retry = self.retry
+        self._stamp(error)
+        state.errors.append(error)
+        fatal = error.code in _FATAL_CODES
+        counts = error.counts_toward_limit
+        reason = _REASON_TEXT.get(error.retry_reason, "Stream error")
+
+        will_retry = False
+        exhausted = False
+        delay = 0.0
+        if not fatal and error.retryable and error.retry_reason in retry.retry_on:
+            within = (self._model_retries < retry.attempts) if counts else True
+            within = within and self._model_retries + self._network_retries < retry.max_retries
+            ctx = RetryContext(
+                error=error,
+                retry=self._model_retries + self._network_retries + 1,
+                attempt=self.attempt,
+                source_index=self.source_index,
+                model_retries=self._model_retries,
+                network_retries=self._network_retries,
+                default_delay=retry.backoff(
+                    self._model_retries + self._network_retries + 1, self.rng
+                ),
+            )
+            if within and retry.should_retry is not None:
+                verdict = retry.should_retry(ctx)
+                if verdict is not None:
+                    within = bool(verdict)
+            exhausted = not within
+            if within:
+                delay = self._retry_delay(error, ctx)
+                # Backoff never sleeps past the stream's or the caller's deadline.
+                will_retry = now + delay < min(self._total_deadline, self.outer_deadline)
+        past_deadline = now >= self._total_deadline or now >= self.outer_deadline
+        will_fallback = (
+            not will_retry
+            and not fatal
+            and not past_deadline
+            and self.source_index + 1 < self.sources
+        )
+        strategy: obs.RecoveryStrategy = (
+            "retry" if will_retry else "fallback" if will_fallback else "halt"
+        )
+        policy = {
+            "retryEnabled": retry.attempts > 0 or retry.max_retries > 0,
+            "fallbackEnabled": self.sources > 1,
+            "maxRetries": retry.max_retries,
+            "maxAttempts": retry.attempts,
+            "attempt": self.attempt,
+            "fallbackIndex": self.source_index,
+        }
+        error_event = obs.Error(
+            ts=self._ts(), stream_id=self.stream_id, context=self.context, error=error.message,
+            error_code=error.code.value, failure_type=error.failure_type,
+            recovery_strategy=strategy, policy=policy,
+        )  # fmt: skip
+        if strategy != "halt":
+            self.outbox.append(Notice(error_event, "on_error", (error, will_retry, will_fallback)))
+        if error.failure_type == "network":
+            self._emit(obs.NetworkError, error=error.message, code=error.code.value,
+                       retryable=error.retryable)  # fmt: skip
+            self._emit(obs.ConnectionDropped, reason=error.message)
+            if self._down_since is None:
+                self._down_since = now
+            self._down_attempts += 1
+
+        budget = retry.attempts if counts else retry.max_retries
+        if will_retry:
+            if counts:
+                self._model_retries += 1
+                state.model_retry_count += 1
+            else:
+                self._network_retries += 1
+                state.network_retry_count += 1
+            if not self._retried:
+                self._retried = True
+                self._emit(obs.RetryStart, max_attempts=budget)
+            number = self._model_retries + self._network_retries
+            self._emit(obs.RetryAttempt, "on_retry", (self.attempt + 1, reason), attempt=number,
+                       max_attempts=budget, reason=reason, delay_ms=delay * 1000)  # fmt: skip
+            self._discard(error, will_retry=True, will_fallback=False,
+                          next_source=self.source_index, next_attempt=self.attempt + 1)  # fmt: skip
+            return StartAttempt(self.source_index, self.attempt + 1, delay, True, False)
+
+        if exhausted:
+            self._emit(obs.RetryGiveUp, attempt=self._model_retries + self._network_retries,
+                       max_attempts=budget, reason=reason)  # fmt: skip
+        if will_fallback:
+            to_index = self.source_index + 1
+            why = "Retries exhausted" if exhausted else f"{reason} ({error.code.value})"
+            self._fell_back = True
+            self._emit(obs.FallbackStart, "on_fallback", (to_index - 1, why),
+                       from_index=self.source_index, to_index=to_index)  # fmt: skip
+            self._emit(obs.FallbackModelSelected, index=to_index, reason=why)
+            self._call("on_start", 1, False, True)
+            self._discard(error, will_retry=False, will_fallback=True, next_source=to_index,
+                          next_attempt=1)  # fmt: skip
+            self._model_retries = self._network_retries = 0
+            return StartAttempt(to_index, 1, 0.0, False, True)
+
+        # Halt.
+        final: L0Error = error
+        if not fatal:
+            errors = state.errors
+            final = AllStreamsExhausted(
+                f"all {len(errors)} attempt(s) over {self.source_index + 1} source(s) failed; "
+                f"last: {error.message}",
+                errors,
+            )
+            final.__cause__ = error
+            self._stamp(final)
+        state.error = final
+        if self._fell_back:
+            self._emit(obs.FallbackEnd, success=False, final_index=self.source_index)
+        self._end_session()
+        self.outbox.append(Notice(error_event, "on_error", (error, False, False)))
+        return Fail(final)
+
+    def _discard(
+        self,
+        error: L0Error,
+        *,
+        will_retry: bool,
+        will_fallback: bool,
+        next_source: int,
+        next_attempt: int,
+    ) -> None:
+        """Queue the consumer's ErrorEvent (and Reset, if it saw output) for the next attempt."""
+        had_output = self.content_seen > 0
+        discarded = self.state.discard_output()
+        pending = self.pending
+        pending.append(ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback))
+        if had_output:
+            pending.append(
+                Reset(
+                    reason=error.message,
+                    discarded=discarded,
+                    attempt=next_attempt,
+                    source_index=next_source,
+                )
+            )

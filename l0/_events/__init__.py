@@ -1,0 +1,1 @@
+"""Event types: stream events (consumer-facing) and observability events (lifecycle)."""

@@ -1,0 +1,1 @@
+"""The async shell: the only code in l0 that awaits."""

@@ -1,0 +1,163 @@
+"""``l0.run`` and ``l0.session``: the entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from l0._errors import ConfigError
+from l0._runtime._options import UNSET, Factory, Options, UnsetType, merge
+from l0._runtime._stream import CLEANUP_TIMEOUT, Stream
+
+if TYPE_CHECKING:
+    from l0._config import CheckIntervals, Retry, Timeout
+    from l0.adapters import Adapter
+
+__all__ = ["Session", "run", "session"]
+
+_Callback = Callable[..., Any] | None
+
+
+def run(
+    stream: Factory,
+    *,
+    fallbacks: Sequence[Factory] | None | UnsetType = UNSET,
+    retry: Retry | None | UnsetType = UNSET,
+    timeout: Timeout | None | UnsetType = UNSET,
+    check_intervals: CheckIntervals | UnsetType = UNSET,
+    context: Mapping[str, Any] | None | UnsetType = UNSET,
+    adapter: Adapter | str | None | UnsetType = UNSET,
+    seed: int | None | UnsetType = UNSET,
+    on_start: _Callback | UnsetType = UNSET,
+    on_complete: _Callback | UnsetType = UNSET,
+    on_error: _Callback | UnsetType = UNSET,
+    on_event: _Callback | UnsetType = UNSET,
+    on_violation: _Callback | UnsetType = UNSET,
+    on_retry: _Callback | UnsetType = UNSET,
+    on_fallback: _Callback | UnsetType = UNSET,
+    on_resume: _Callback | UnsetType = UNSET,
+    on_checkpoint: _Callback | UnsetType = UNSET,
+    on_timeout: _Callback | UnsetType = UNSET,
+    on_abort: _Callback | UnsetType = UNSET,
+    on_drift: _Callback | UnsetType = UNSET,
+    on_tool_call: _Callback | UnsetType = UNSET,
+    on_token: _Callback | UnsetType = UNSET,
+) -> Stream:
+    """Wrap a model stream and make it reliable.
+
+    ``stream`` is a factory: a callable (sync or async) returning the model's stream, called once
+    per attempt; if it takes a positional parameter it receives an :class:`~l0.AttemptContext`.
+    ``fallbacks`` are factories tried in order once a source's retries are spent.
+    ``retry=None`` disables retries and ``timeout=None`` disables deadlines; leaving an option out
+    uses the default (or the session's). Callbacks may be sync or async.
+
+    Returns a :class:`~l0.Stream` at once; nothing runs until it is iterated or read.
+    ``await l0.run(...)`` also gives the stream.
+    """
+    return _make(Options(), locals())
+
+
+def _make(base: Options, given: dict[str, Any]) -> Stream:
+    return Stream(merge(base, given))
+
+
+class Session:
+    """Shared defaults, and the scope that owns every stream started from it.
+
+    Leaving the ``async with`` closes the streams that are still open (their sources included).
+    """
+
+    def __init__(self, defaults: Options) -> None:
+        self.defaults = defaults
+        """The :class:`Options` every ``run`` of this session starts from."""
+        self._streams: list[Stream] = []
+        self._open = False
+
+    async def __aenter__(self) -> Session:
+        if self._open:
+            raise ConfigError("a session can be entered only once at a time")
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+        streams, self._streams = self._streams, []
+        with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            for stream in streams:
+                await stream.aclose()
+
+    def run(
+        self,
+        stream: Factory,
+        *,
+        fallbacks: Sequence[Factory] | None | UnsetType = UNSET,
+        retry: Retry | None | UnsetType = UNSET,
+        timeout: Timeout | None | UnsetType = UNSET,
+        check_intervals: CheckIntervals | UnsetType = UNSET,
+        context: Mapping[str, Any] | None | UnsetType = UNSET,
+        adapter: Adapter | str | None | UnsetType = UNSET,
+        seed: int | None | UnsetType = UNSET,
+        on_start: _Callback | UnsetType = UNSET,
+        on_complete: _Callback | UnsetType = UNSET,
+        on_error: _Callback | UnsetType = UNSET,
+        on_event: _Callback | UnsetType = UNSET,
+        on_violation: _Callback | UnsetType = UNSET,
+        on_retry: _Callback | UnsetType = UNSET,
+        on_fallback: _Callback | UnsetType = UNSET,
+        on_resume: _Callback | UnsetType = UNSET,
+        on_checkpoint: _Callback | UnsetType = UNSET,
+        on_timeout: _Callback | UnsetType = UNSET,
+        on_abort: _Callback | UnsetType = UNSET,
+        on_drift: _Callback | UnsetType = UNSET,
+        on_tool_call: _Callback | UnsetType = UNSET,
+        on_token: _Callback | UnsetType = UNSET,
+    ) -> Stream:
+        """Like :func:`l0.run`, starting from the session's defaults; closed with the session."""
+        if not self._open:
+            raise ConfigError("use the session inside 'async with l0.session(...) as s:'")
+        given = dict(locals())
+        del given["self"]
+        created = _make(self.defaults, given)
+        self._streams = [s for s in self._streams if not s.done]
+        self._streams.append(created)
+        return created
+
+
+def session(
+    *,
+    fallbacks: Sequence[Factory] | None | UnsetType = UNSET,
+    retry: Retry | None | UnsetType = UNSET,
+    timeout: Timeout | None | UnsetType = UNSET,
+    check_intervals: CheckIntervals | UnsetType = UNSET,
+    context: Mapping[str, Any] | None | UnsetType = UNSET,
+    adapter: Adapter | str | None | UnsetType = UNSET,
+    seed: int | None | UnsetType = UNSET,
+    on_start: _Callback | UnsetType = UNSET,
+    on_complete: _Callback | UnsetType = UNSET,
+    on_error: _Callback | UnsetType = UNSET,
+    on_event: _Callback | UnsetType = UNSET,
+    on_violation: _Callback | UnsetType = UNSET,
+    on_retry: _Callback | UnsetType = UNSET,
+    on_fallback: _Callback | UnsetType = UNSET,
+    on_resume: _Callback | UnsetType = UNSET,
+    on_checkpoint: _Callback | UnsetType = UNSET,
+    on_timeout: _Callback | UnsetType = UNSET,
+    on_abort: _Callback | UnsetType = UNSET,
+    on_drift: _Callback | UnsetType = UNSET,
+    on_tool_call: _Callback | UnsetType = UNSET,
+    on_token: _Callback | UnsetType = UNSET,
+) -> Session:
+    """A session: ``async with l0.session(retry=..., on_event=...) as s: s.run(...)``.
+
+    The keywords are defaults for every stream of the session (same meaning as in
+    :func:`run`); a stream's own keywords override them one by one.
+    """
+    return Session(merge(Options(), dict(locals())))

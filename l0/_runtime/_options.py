@@ -1,0 +1,185 @@
+"""Options of a stream, session defaults, and the attempt context given to factories."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from l0._config import CheckIntervals, Retry, Timeout
+from l0._errors import ConfigError
+
+if TYPE_CHECKING:
+    from l0._errors import L0Error
+    from l0.adapters import Adapter
+
+__all__ = [
+    "CALLBACK_NAMES",
+    "UNSET",
+    "AttemptContext",
+    "Factory",
+    "Options",
+    "UnsetType",
+    "merge",
+]
+
+
+class UnsetType(enum.Enum):
+    """The type of :data:`UNSET`."""
+
+    UNSET = enum.auto()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = UnsetType.UNSET
+"""Sentinel for "not given here: inherit the session's value" (``None`` means "disable")."""
+
+CALLBACK_NAMES: tuple[str, ...] = (
+    "on_start",
+    "on_complete",
+    "on_error",
+    "on_event",
+    "on_violation",
+    "on_retry",
+    "on_fallback",
+    "on_resume",
+    "on_checkpoint",
+    "on_timeout",
+    "on_abort",
+    "on_drift",
+    "on_tool_call",
+    "on_token",
+)
+
+
+@attrs.frozen(kw_only=True)
+class AttemptContext:
+    """What a factory is told about the attempt it is called for.
+
+    ``attempt`` is 1-based per source, ``source_index`` is 0 for the primary and *i* for
+    ``fallbacks[i - 1]``; ``checkpoint`` is the last known good output to continue from ("" if
+    none); ``error`` is why the previous attempt failed.
+    """
+
+    attempt: int
+    source_index: int
+    is_retry: bool
+    is_fallback: bool
+    checkpoint: str = ""
+    error: L0Error | None = None
+
+
+Factory = Callable[..., Any]
+"""A callable returning a stream (or an awaitable of one); it may take an :class:`AttemptContext`."""
+
+
+def _check_factory(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(
+            f"{attr.name} must be a callable returning a stream (a factory), got "
+            f"{type(value).__name__}; wrap it: stream=lambda: ..."
+        )
+
+
+def _check_fallbacks(_inst: Any, _attr: Any, value: tuple[Any, ...]) -> None:
+    for i, factory in enumerate(value):
+        if not callable(factory):
+            raise ConfigError(f"fallbacks[{i}] must be a callable, got {type(factory).__name__}")
+
+
+def _check_callbacks(_inst: Any, _attr: Any, value: Mapping[str, Any]) -> None:
+    for name, fn in value.items():
+        if name not in CALLBACK_NAMES:
+            raise ConfigError(f"unknown callback {name!r}; valid: {', '.join(CALLBACK_NAMES)}")
+        if fn is not None and not callable(fn):
+            raise ConfigError(f"{name} must be callable, got {type(fn).__name__}")
+
+
+def _to_retry(value: Retry | None) -> Retry:
+    if value is None:
+        return Retry(attempts=0, max_retries=0)
+    if not isinstance(value, Retry):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(f"retry must be an l0.Retry or None, got {type(value).__name__}")
+    return value
+
+
+def _to_timeout(value: Timeout | None) -> Timeout:
+    if value is None:
+        return Timeout.disabled()
+    if not isinstance(value, Timeout):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(f"timeout must be an l0.Timeout or None, got {type(value).__name__}")
+    return value
+
+
+def _to_intervals(value: CheckIntervals) -> CheckIntervals:
+    if not isinstance(value, CheckIntervals):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(
+            f"check_intervals must be an l0.CheckIntervals, got {type(value).__name__}"
+        )
+    return value
+
+
+def _to_fallbacks(value: Sequence[Factory] | None) -> tuple[Factory, ...]:
+    if value is None:
+        return ()
+    if callable(value):
+        raise ConfigError("fallbacks must be a list of factories, got a single callable")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    """Everything that configures one stream (a session holds the defaults)."""
+
+    stream: Factory | None = attrs.field(default=None, validator=_check_factory)
+    fallbacks: tuple[Factory, ...] = attrs.field(
+        default=(), converter=_to_fallbacks, validator=_check_fallbacks
+    )
+    retry: Retry = attrs.field(factory=Retry, converter=_to_retry)
+    timeout: Timeout = attrs.field(factory=Timeout, converter=_to_timeout)
+    check_intervals: CheckIntervals = attrs.field(factory=CheckIntervals, converter=_to_intervals)
+    context: Mapping[str, Any] | None = None
+    adapter: Adapter | str | None = None
+    seed: int | None = None
+    callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
+        factory=dict, validator=_check_callbacks
+    )
+
+
+def merge(base: Options, given: Mapping[str, Any]) -> Options:
+    """``base`` with the keywords in ``given`` that are not :data:`UNSET` applied.
+
+    Callbacks (``on_*``) merge one by one: a stream's ``on_error`` replaces the session's
+    ``on_error`` but keeps its ``on_retry``.
+    """
+    changes: dict[str, Any] = {}
+    callbacks = dict(base.callbacks)
+    for key, value in given.items():
+        if value is UNSET:
+            continue
+        if key in CALLBACK_NAMES:
+            callbacks[key] = value
+        else:
+            changes[key] = value
+    changes["callbacks"] = callbacks
+    try:
+        return attrs.evolve(base, **changes)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def wants_context(factory: Factory) -> bool:
+    """Whether ``factory`` takes a positional parameter (the :class:`AttemptContext`)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return False
+    for param in signature.parameters.values():
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD, param.VAR_POSITIONAL):
+            return param.default is param.empty or param.kind is param.VAR_POSITIONAL
+    return False

@@ -1,0 +1,88 @@
+# /// script
+# dependencies = ["nox[uv]>=2025.2.9"]
+# ///
+"""Developer sessions for l0. Run with ``python3 -m uv tool run --from 'nox[uv]' nox``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.reuse_venv = "yes"
+
+PYTHON = "3.11"
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _groups(*names: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, *names))
+
+
+def _install(session: nox.Session, *groups: str, extra_args: tuple[str, ...] = ()) -> None:
+    session.install(*extra_args, "-e", ".", *_groups(*groups))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (asyncio, trio, trio with MockClock)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_uvloop(session: nox.Session) -> None:
+    """Run the test suite with asyncio on uvloop."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs, env={"L0_TEST_LOOP": "uvloop"})
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """Run the test suite against the lowest allowed versions of direct dependencies."""
+    _install(session, "test", extra_args=("--resolution=lowest-direct",))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Run only the slow soak/stress tests."""
+    _install(session, "test")
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    session.install(*_groups("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """Type-check l0 with pyright (strict, configured in pyproject.toml)."""
+    _install(session, "typing")
+    session.run("pyright", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def verifytypes(session: nox.Session) -> None:
+    """Check the completeness of l0's public type information."""
+    _install(session, "typing")
+    session.run("pyright", "--verifytypes", "l0", "--ignoreexternal")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs; warnings are errors."""
+    _install(session, "docs")
+    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (bench/run.py)."""
+    _install(session, "bench")
+    session.run("python", "bench/run.py", *session.posargs)
