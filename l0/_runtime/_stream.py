@@ -25,7 +25,7 @@ from l0 import _testing_mode
 from l0._context import freeze_context, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
 from l0._errors import L0Error, StreamClosed
-from l0._events._stream import Reset, StreamEvent
+from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
 from l0.adapters._base import Adapter, Fault, Finish as FinishChunk, Usage
@@ -38,6 +38,12 @@ __all__ = ["Stream"]
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a graceful close of a provider stream may take before it is abandoned."""
+
+BATCH = 64
+"""Most items read from a source under one cancel scope when they are ready without waiting."""
+
+_END = object()  # the source finished
+_CUT = object()  # the read was cancelled (deadline or abort)
 
 
 class _Resume:
@@ -295,7 +301,106 @@ class Stream:
             error.__cause__ = exc
         return error
 
-    async def _run(self) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901, PLR0912, PLR0915
+    async def _fill(
+        self, source: Any, adapter: Adapter, direct: bool, events: list[StreamEvent]
+    ) -> Any:
+        """Read what the source has ready, turning it into ``events`` (nothing is yielded here).
+
+        Returns ``None`` to keep reading, :data:`_END` when the source finished, :data:`_CUT`
+        when the deadline or ``abort()`` cancelled the read, or the error that ends the attempt.
+        The cancel scope is entered before the source's code runs, so scopes the source opens
+        itself nest inside it, and it is left before anything is yielded to the consumer. Its
+        deadline is set only when a read has to wait, from the engine's view at that moment.
+        """
+        engine = self._engine
+        on_text = engine.on_text
+        convert = adapter.convert
+        tap = self._raw_tap
+        next_of = type(source).__anext__
+        outcome: Any = None
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if self._abort_requested:
+                scope.cancel()
+            for _ in range(BATCH):
+                step = next_of(source)
+                if not direct:
+                    step = step.__await__()
+                waited = False
+                try:
+                    first = step.send(None)
+                except StopIteration as stop:
+                    item = stop.value
+                except StopAsyncIteration:
+                    outcome = _END
+                    break
+                except Exception as exc:
+                    outcome = exc
+                    break
+                else:
+                    # Not ready: wait for it under the deadline, then hand over what we have.
+                    waited = True
+                    scope.deadline = engine.wait_deadline(anyio.current_time())
+                    try:
+                        item = await _Resume(step, first)
+                    except StopAsyncIteration:
+                        outcome = _END
+                        break
+                    except Exception as exc:
+                        outcome = exc
+                        break
+                if tap is not None:
+                    tap.append(item)
+                # The token path: keep it lean.
+                if type(item) is str:
+                    if item:
+                        events.append(on_text(item))
+                else:
+                    outcome = self._convert(convert, item, events)
+                    if outcome is not None:
+                        break
+                if waited:
+                    break
+        self._scope = None
+        if scope.cancelled_caught:
+            return _CUT
+        return outcome
+
+    def _convert(self, convert: Any, item: Any, events: list[StreamEvent]) -> L0Error | None:
+        """Feed one non-text item through the adapter and the engine; returns a fault, if any."""
+        engine = self._engine
+        try:
+            converted = convert(item)
+        except Exception as exc:
+            return self._classify(exc, None)
+        if converted is None:
+            return None
+        chunks: Sequence[Any] = (
+            converted if isinstance(converted, (list, tuple)) else (converted,)  # pyright: ignore[reportUnknownArgumentType]
+        )
+        for chunk in chunks:
+            if type(chunk) is str:
+                if chunk:
+                    events.append(engine.on_text(chunk))
+            elif isinstance(chunk, StreamEvent):
+                event = engine.on_event(chunk)
+                if event is not None:
+                    events.append(event)
+            elif isinstance(chunk, FinishChunk):
+                engine.on_finish(chunk.reason)
+            elif isinstance(chunk, Usage):
+                engine.on_usage(
+                    {
+                        "input_tokens": chunk.input_tokens,
+                        "output_tokens": chunk.output_tokens,
+                        "total_tokens": chunk.total_tokens,
+                    }
+                )
+            elif isinstance(chunk, Fault):
+                return chunk.error
+        return None
+
+    async def _run(self) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901, PLR0912
         engine = self._engine
         now = anyio.current_time()
         engine.wall_offset = time.time() - now
@@ -304,6 +409,7 @@ class Stream:
         action: StartAttempt | Finish | Fail = engine.start(now)
         adapter: Adapter | None = None
         dispatch = self._dispatch
+        events: list[StreamEvent] = []
         try:
             while True:
                 if engine.outbox:
@@ -338,127 +444,34 @@ class Stream:
                 self._source = source
                 if engine.outbox:
                     await self._flush()
-                convert = adapter.convert
-                on_text = engine.on_text
                 on_token = dispatch.on_token
-                tap = self._raw_tap
-                next_of = type(source).__anext__
                 # An async generator's __anext__ object drives itself; anything else is
                 # driven through its __await__ iterator.
                 direct = isinstance(source, AsyncGeneratorType)
-                # The token path: keep it lean.
                 while True:
+                    outcome = await self._fill(source, adapter, direct, events)
+                    if engine.outbox:
+                        await self._flush()
+                    for event in events:
+                        if self._abort_requested:
+                            break
+                        if on_token is not None and type(event) is Token:
+                            await dispatch.call("on_token", on_token, (event.value,))
+                        yield event
+                    events.clear()
                     if self._abort_requested:
                         action = engine.abort(anyio.current_time())
                         break
-                    step = next_of(source)
-                    if not direct:
-                        step = step.__await__()
-                    try:
-                        first = step.send(None)
-                    except StopIteration as stop:
-                        item = stop.value
-                    except StopAsyncIteration:
-                        action = engine.source_ended(anyio.current_time())
-                        break
-                    except Exception as exc:
-                        action = engine.source_failed(
-                            self._classify(exc, adapter), anyio.current_time()
-                        )
-                        break
+                    if outcome is None:
+                        continue
+                    now = anyio.current_time()
+                    if outcome is _END:
+                        action = engine.source_ended(now)
+                    elif outcome is _CUT:
+                        action = engine.timed_out(now)
                     else:
-                        # The read has to wait: guard it with the engine's deadline.
-                        failed: Exception | None = None
-                        ended = False
-                        with anyio.CancelScope(
-                            deadline=engine.wait_deadline(anyio.current_time())
-                        ) as scope:
-                            self._scope = scope
-                            if self._abort_requested:
-                                scope.cancel()
-                            try:
-                                item = await _Resume(step, first)
-                            except StopAsyncIteration:
-                                ended = True
-                            except Exception as exc:
-                                failed = exc
-                        self._scope = None
-                        if scope.cancelled_caught:
-                            now = anyio.current_time()
-                            action = (
-                                engine.abort(now)
-                                if self._abort_requested
-                                else engine.timed_out(now)
-                            )
-                            break
-                        if ended:
-                            action = engine.source_ended(anyio.current_time())
-                            break
-                        if failed is not None:
-                            action = engine.source_failed(
-                                self._classify(failed, adapter), anyio.current_time()
-                            )
-                            break
-                        if engine.outbox:
-                            await self._flush()
-                    if tap is not None:
-                        tap.append(item)
-                    if type(item) is str:
-                        if item:
-                            token = on_text(item)
-                            if engine.outbox:
-                                await self._flush()
-                            if on_token is not None:
-                                await dispatch.call("on_token", on_token, (item,))
-                            yield token
-                        continue
-                    # Anything else goes through the adapter.
-                    try:
-                        converted = convert(item)
-                    except Exception as exc:
-                        action = engine.source_failed(
-                            self._classify(exc, adapter), anyio.current_time()
-                        )
-                        break
-                    if converted is None:
-                        continue
-                    chunks: Sequence[Any] = (
-                        converted if isinstance(converted, (list, tuple)) else (converted,)  # pyright: ignore[reportUnknownArgumentType]
-                    )
-                    fault: L0Error | None = None
-                    for chunk in chunks:
-                        if type(chunk) is str:
-                            if not chunk:
-                                continue
-                            event: StreamEvent | None = on_text(chunk)
-                            if on_token is not None:
-                                await dispatch.call("on_token", on_token, (chunk,))
-                        elif isinstance(chunk, StreamEvent):
-                            event = engine.on_event(chunk)
-                        elif isinstance(chunk, FinishChunk):
-                            engine.on_finish(chunk.reason)
-                            continue
-                        elif isinstance(chunk, Usage):
-                            engine.on_usage(
-                                {
-                                    "input_tokens": chunk.input_tokens,
-                                    "output_tokens": chunk.output_tokens,
-                                    "total_tokens": chunk.total_tokens,
-                                }
-                            )
-                            continue
-                        elif isinstance(chunk, Fault):
-                            fault = chunk.error
-                            break
-                        else:
-                            continue
-                        if engine.outbox:
-                            await self._flush()
-                        if event is not None:
-                            yield event
-                    if fault is not None:
-                        action = engine.source_failed(fault, anyio.current_time())
-                        break
+                        action = engine.source_failed(self._classify(outcome, adapter), now)
+                    break
                 # The attempt is over, one way or another: close its source.
                 source, self._source = self._source, None
                 if isinstance(action, Finish):
