@@ -1,1 +1,185 @@
-X = 1
+"""Scripted fake sources and small recorders for the runtime tests.
+
+A :class:`Script` is a stream factory: attempt *i* (0-based, counted over every call) plays
+``scripts[min(i, len(scripts) - 1)]``, a list of steps:
+
+* any item (``str``, l0 event, dict, int...) is yielded as it is;
+* ``Stall(seconds)`` awaits ``anyio.sleep(seconds)`` (a slow provider);
+* ``Raise(exc)`` raises ``exc`` (an instance, or a zero-argument callable making a fresh one).
+
+The end of the list ends the source. Every attempt's generator records whether it started and
+whether it was closed (``try/finally``), so tests can check that l0 closes sources on every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+import l0
+
+__all__ = [
+    "Raise",
+    "Recorder",
+    "Script",
+    "ScriptWithContext",
+    "Stall",
+    "assert_slept",
+    "collect",
+    "collect_until_error",
+    "is_mock_clock",
+    "text_after_last_reset",
+]
+
+
+class Stall:
+    """A step that sleeps ``seconds`` before the next one."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Stall({self.seconds})"
+
+
+class Raise:
+    """A step that raises an exception (an instance, or a callable making a fresh one)."""
+
+    def __init__(self, exc: BaseException | Callable[[], BaseException]) -> None:
+        self._exc = exc
+
+    def make(self) -> BaseException:
+        exc = self._exc
+        if isinstance(exc, BaseException):
+            return exc
+        return exc()
+
+    def __repr__(self) -> str:
+        return f"Raise({self._exc!r})"
+
+
+class Script:
+    """A factory whose successive calls play successive scripts (the last one repeats)."""
+
+    def __init__(self, *scripts: Sequence[Any]) -> None:
+        if not scripts:
+            raise ValueError("a Script needs at least one script")
+        self.scripts = scripts
+        self.calls = 0
+        self.started: list[bool] = []
+        self.closed: list[bool] = []
+        self.call_times: list[float] = []
+
+    def __call__(self) -> AsyncIterator[Any]:
+        return self._make()
+
+    def _make(self) -> AsyncIterator[Any]:
+        index = self.calls
+        self.calls += 1
+        self.call_times.append(anyio.current_time())
+        self.started.append(False)
+        self.closed.append(False)
+        steps = self.scripts[min(index, len(self.scripts) - 1)]
+        return self._play(index, steps)
+
+    async def _play(self, index: int, steps: Sequence[Any]) -> AsyncIterator[Any]:
+        self.started[index] = True
+        try:
+            for step in steps:
+                if isinstance(step, Stall):
+                    await anyio.sleep(step.seconds)
+                elif isinstance(step, Raise):
+                    raise step.make()
+                else:
+                    yield step
+        finally:
+            self.closed[index] = True
+
+    @property
+    def all_closed(self) -> bool:
+        """Every generator that was started has been closed (or ran to its end)."""
+        return all(closed for started, closed in zip(self.started, self.closed) if started)
+
+
+class ScriptWithContext(Script):
+    """A :class:`Script` whose factory takes the :class:`l0.AttemptContext` (and records it)."""
+
+    def __init__(self, *scripts: Sequence[Any]) -> None:
+        super().__init__(*scripts)
+        self.contexts: list[l0.AttemptContext] = []
+
+    def __call__(self, ctx: l0.AttemptContext) -> AsyncIterator[Any]:  # type: ignore[override]
+        self.contexts.append(ctx)
+        return self._make()
+
+
+class Recorder:
+    """Records callback invocations as ``(name, args)`` in one shared, ordered log."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, tuple[Any, ...]]] = []
+
+    def sync(self, name: str) -> Callable[..., None]:
+        def callback(*args: Any) -> None:
+            self.log.append((name, args))
+
+        return callback
+
+    def async_(self, name: str) -> Callable[..., Any]:
+        async def callback(*args: Any) -> None:
+            # Yield to the loop first: an async callback that is not awaited in order
+            # would land out of order in the log.
+            await anyio.sleep(0)
+            await anyio.sleep(0)
+            self.log.append((name, args))
+
+        return callback
+
+    def make(self, name: str, kind: str) -> Callable[..., Any]:
+        return self.sync(name) if kind == "sync" else self.async_(name)
+
+    def args(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for n, args in self.log if n == name]
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.log]
+
+
+async def collect(stream: l0.Stream) -> list[l0.StreamEvent]:
+    """Every event of ``stream`` (raises what ends it)."""
+    return [event async for event in stream]
+
+
+async def collect_until_error(
+    stream: l0.Stream,
+) -> tuple[list[l0.StreamEvent], BaseException | None]:
+    """The events of ``stream`` and the exception that ended it (``None`` if it completed)."""
+    events: list[l0.StreamEvent] = []
+    try:
+        async for event in stream:
+            events.append(event)
+    except Exception as exc:
+        return events, exc
+    return events, None
+
+
+def text_after_last_reset(events: Sequence[l0.StreamEvent]) -> str:
+    """The concatenated text of the Token events after the last Reset."""
+    last = max((i for i, e in enumerate(events) if isinstance(e, l0.Reset)), default=-1)
+    return "".join(e.value for e in events[last + 1 :] if isinstance(e, l0.Token))
+
+
+def is_mock_clock(anyio_backend: Any) -> bool:
+    """Whether the test runs on trio with a MockClock (virtual, exact time)."""
+    return isinstance(anyio_backend, tuple) and anyio_backend[0] == "trio"
+
+
+def assert_slept(anyio_backend: Any, actual: float, expected: float) -> None:
+    """``actual`` seconds elapsed for a sleep of ``expected``: exact on MockClock, else close."""
+    if is_mock_clock(anyio_backend):
+        assert actual == pytest.approx(expected, abs=1e-6)
+    else:
+        assert expected - 1e-3 <= actual < expected + 0.5, (actual, expected)

@@ -19,9 +19,11 @@ import attrs
 
 from l0._config import Retry, RetryContext, Timeout
 from l0._context import FrozenDict
+from l0._engine._classify import classify
 from l0._errors import (
     AllStreamsExhausted,
     ErrorCode,
+    InvalidStream,
     L0Error,
     StreamAborted,
     StreamTimeout,
@@ -41,6 +43,8 @@ from l0._events._stream import (
     ToolCall,
 )
 from l0._state import State
+from l0.adapters._base import Fault, Usage
+from l0.adapters._base import Finish as Finish_
 
 __all__ = ["Engine", "Fail", "Finish", "Notice", "StartAttempt"]
 
@@ -239,6 +243,81 @@ class Engine:
 
     # -- content (the token path) ---------------------------------------------------------
 
+    def feed(
+        self,
+        items: list[Any],
+        convert: Callable[[Any], Any],
+        events: list[StreamEvent],
+    ) -> L0Error | None:
+        """Items arrived from the source: append the events they make to ``events``.
+
+        ``str`` items are text deltas; anything else goes through ``convert`` (the adapter's)
+        into chunks. Returns the error that ends the attempt (an in-band fault, or a conversion
+        failure), if any; items after it are not processed. This is the token path.
+        """
+        parts = self.state._parts  # pyright: ignore[reportPrivateUsage]
+        add_part = parts.append
+        add_event = events.append
+        count = 0
+        has_output = self._has_output
+        fault: L0Error | None = None
+        for item in items:
+            if type(item) is str:
+                if item:
+                    add_part(item)
+                    count += 1
+                    add_event(Token(value=item))
+                    if not has_output and not item.isspace():
+                        has_output = True
+                        self._first_output()
+                continue
+            self.state.token_count += count
+            count = 0
+            try:
+                converted = convert(item)
+            except L0Error as exc:
+                fault = exc
+            except Exception as exc:
+                fault = classify(exc)
+                fault.__cause__ = exc
+            else:
+                fault = self._chunks(converted, events)
+            has_output = self._has_output
+            if fault is not None:
+                break
+        self.state.token_count += count
+        return fault
+
+    def _chunks(self, converted: Any, events: list[StreamEvent]) -> L0Error | None:
+        if converted is None:
+            return None
+        chunks: tuple[Any, ...] | list[Any] = (
+            converted if isinstance(converted, (list, tuple)) else (converted,)  # pyright: ignore[reportUnknownVariableType]
+        )
+        for chunk in chunks:  # pyright: ignore[reportUnknownVariableType]
+            if isinstance(chunk, str):
+                if chunk:
+                    events.append(self.on_text(chunk))
+            elif isinstance(chunk, StreamEvent):
+                event = self.on_event(chunk)
+                if event is not None:
+                    events.append(event)
+            elif isinstance(chunk, Finish_):
+                self.state.finish_reason = chunk.reason or "stop"
+            elif isinstance(chunk, Usage):
+                self.state.usage = {
+                    "input_tokens": chunk.input_tokens,
+                    "output_tokens": chunk.output_tokens,
+                    "total_tokens": chunk.total_tokens,
+                }
+            elif isinstance(chunk, Fault):
+                return chunk.error
+            else:
+                return InvalidStream(
+                    f"adapter produced a {type(chunk).__name__}, which is not an l0 chunk"  # pyright: ignore[reportUnknownArgumentType]
+                )
+        return None
+
     def on_text(self, text: str) -> Token:
         """A non-empty text delta arrived."""
         state = self.state
@@ -273,14 +352,6 @@ class Engine:
         if not self._has_output:
             self._first_output()
         return event
-
-    def on_finish(self, reason: str | None) -> None:
-        """The source said it finished (``reason`` e.g. ``"stop"``)."""
-        self.state.finish_reason = reason or "stop"
-
-    def on_usage(self, usage: dict[str, Any]) -> None:
-        """The source reported token usage."""
-        self.state.usage = usage
 
     def _first_output(self) -> None:
         self._has_output = True

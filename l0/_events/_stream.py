@@ -4,8 +4,6 @@ A tagged union of frozen msgspec Structs (``type`` is the tag). ``Token`` is the
 only its text, so building one per token costs about as much as a tuple.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import msgspec
@@ -106,7 +104,7 @@ class ErrorEvent(StreamEvent, frozen=True, kw_only=True, tag="error"):
     A failure that ends the stream is raised from the iteration instead.
     """
 
-    error: L0Error
+    error: "L0Error"
     will_retry: bool
     will_fallback: bool
 
@@ -114,7 +112,10 @@ class ErrorEvent(StreamEvent, frozen=True, kw_only=True, tag="error"):
 class Complete(StreamEvent, frozen=True, kw_only=True, tag="complete"):
     """The stream finished successfully; ``state`` is its final state (the last event)."""
 
-    state: State
+    state: "State"
 
 
-AnyStreamEvent = Union[Token, Message, Data, Progress, ToolCall, Reset, ErrorEvent, Complete]
+AnyStreamEvent = Union[Token, Message, Data, Progress, ToolCall, Reset, ErrorEvent, Complete]  # noqa: UP007
+
+SourceEvent = Union[Token, Message, Data, Progress, ToolCall]  # noqa: UP007
+"""The events a source may send (the others are l0's own verdicts)."""

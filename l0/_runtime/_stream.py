@@ -15,7 +15,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator
 from types import AsyncGeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from l0._errors import L0Error, StreamClosed
 from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
-from l0.adapters._base import Adapter, Fault, Finish as FinishChunk, Usage
+from l0.adapters._base import Adapter
 from l0.adapters._registry import resolve
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ class Stream:
     async def _fill(
         self, source: Any, adapter: Adapter, direct: bool, events: list[StreamEvent]
     ) -> Any:
-        """Read what the source has ready, turning it into ``events`` (nothing is yielded here).
+        """Read what the source has ready and turn it into ``events`` (nothing is yielded here).
 
         Returns ``None`` to keep reading, :data:`_END` when the source finished, :data:`_CUT`
         when the deadline or ``abort()`` cancelled the read, or the error that ends the attempt.
@@ -313,10 +313,10 @@ class Stream:
         deadline is set only when a read has to wait, from the engine's view at that moment.
         """
         engine = self._engine
-        on_text = engine.on_text
-        convert = adapter.convert
         tap = self._raw_tap
         next_of = type(source).__anext__
+        items: list[Any] = []
+        add = items.append
         outcome: Any = None
         with anyio.CancelScope() as scope:
             self._scope = scope
@@ -326,79 +326,44 @@ class Stream:
                 step = next_of(source)
                 if not direct:
                     step = step.__await__()
-                waited = False
                 try:
                     first = step.send(None)
                 except StopIteration as stop:
-                    item = stop.value
+                    add(stop.value)
+                    continue
                 except StopAsyncIteration:
                     outcome = _END
                     break
                 except Exception as exc:
                     outcome = exc
                     break
-                else:
-                    # Not ready: wait for it under the deadline, then hand over what we have.
-                    waited = True
-                    scope.deadline = engine.wait_deadline(anyio.current_time())
-                    try:
-                        item = await _Resume(step, first)
-                    except StopAsyncIteration:
-                        outcome = _END
-                        break
-                    except Exception as exc:
-                        outcome = exc
-                        break
-                if tap is not None:
-                    tap.append(item)
-                # The token path: keep it lean.
-                if type(item) is str:
-                    if item:
-                        events.append(on_text(item))
-                else:
-                    outcome = self._convert(convert, item, events)
+                # Not ready: the engine sees what came so far and sets the deadline; then we
+                # wait for this item and hand everything over (no added latency).
+                if items:
+                    if tap is not None:
+                        tap.extend(items)
+                    outcome = engine.feed(items, adapter.convert, events)
+                    items.clear()
                     if outcome is not None:
-                        break
-                if waited:
-                    break
+                        scope.cancel()  # the attempt already failed: stop this read at once
+                scope.deadline = engine.wait_deadline(anyio.current_time())
+                try:
+                    add(await _Resume(step, first))
+                except StopAsyncIteration:
+                    outcome = outcome or _END
+                except Exception as exc:
+                    outcome = outcome or exc
+                break
         self._scope = None
+        if items:
+            if tap is not None:
+                tap.extend(items)
+            fault = engine.feed(items, adapter.convert, events)
+            if fault is not None:
+                outcome = fault  # it came before whatever ended the read
         if scope.cancelled_caught:
-            return _CUT
+            return outcome or _CUT
         return outcome
-
-    def _convert(self, convert: Any, item: Any, events: list[StreamEvent]) -> L0Error | None:
-        """Feed one non-text item through the adapter and the engine; returns a fault, if any."""
-        engine = self._engine
-        try:
-            converted = convert(item)
-        except Exception as exc:
-            return self._classify(exc, None)
-        if converted is None:
-            return None
-        chunks: Sequence[Any] = (
-            converted if isinstance(converted, (list, tuple)) else (converted,)  # pyright: ignore[reportUnknownArgumentType]
-        )
-        for chunk in chunks:
-            if type(chunk) is str:
-                if chunk:
-                    events.append(engine.on_text(chunk))
-            elif isinstance(chunk, StreamEvent):
-                event = engine.on_event(chunk)
-                if event is not None:
-                    events.append(event)
-            elif isinstance(chunk, FinishChunk):
-                engine.on_finish(chunk.reason)
-            elif isinstance(chunk, Usage):
-                engine.on_usage(
-                    {
-                        "input_tokens": chunk.input_tokens,
-                        "output_tokens": chunk.output_tokens,
-                        "total_tokens": chunk.total_tokens,
-                    }
-                )
-            elif isinstance(chunk, Fault):
-                return chunk.error
-        return None
 
     async def _run(self) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901, PLR0912
         engine = self._engine
@@ -453,11 +418,11 @@ class Stream:
                     if engine.outbox:
                         await self._flush()
                     for event in events:
-                        if self._abort_requested:
-                            break
                         if on_token is not None and type(event) is Token:
                             await dispatch.call("on_token", on_token, (event.value,))
                         yield event
+                        if self._abort_requested:
+                            break
                     events.clear()
                     if self._abort_requested:
                         action = engine.abort(anyio.current_time())

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from l0._errors import InvalidStream, SourceError
-from l0._events._stream import AnyStreamEvent, Complete, ErrorEvent, StreamEvent, Token
+from l0._events._stream import Complete, ErrorEvent, SourceEvent, StreamEvent, Token
 from l0.adapters._base import Adapter, Chunk, Fault, Finish
 
 __all__ = ["AsyncIteratorAdapter", "IterableAdapter", "convert_item"]
@@ -31,7 +31,7 @@ def _convert_dict(item: Mapping[str, Any]) -> Chunk | None:
         return Fault(error=SourceError(f"the source sent an error event: {message}"))
     if kind in _SOURCE_TYPES:
         try:
-            event: StreamEvent = msgspec.convert(dict(item), AnyStreamEvent)  # type: ignore[arg-type]
+            event: StreamEvent = msgspec.convert(dict(item), SourceEvent)  # type: ignore[arg-type]
         except msgspec.ValidationError as exc:
             raise InvalidStream(f"malformed {kind} event dict: {exc}") from exc
         return event
