@@ -21,9 +21,9 @@ class FrozenDict(dict[str, Any]):
     def _readonly(self, *_args: object, **_kwargs: object) -> NoReturn:
         raise TypeError("l0 context is frozen: it was deep-copied when the stream started")
 
-    __setitem__ = __delitem__ = _readonly  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-    __ior__ = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly  # pyright: ignore[reportAssignmentType]
+    __ior__ = _readonly
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
@@ -48,7 +48,7 @@ def _freeze(value: Any, path: str) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v, f"{path}[{i}]") for i, v in enumerate(value))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
     if isinstance(value, (set, frozenset)):
-        return frozenset(_freeze(v, path) for v in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return frozenset(_freeze(v, path) for v in value)  # pyright: ignore[reportUnknownVariableType]
     if value is None or isinstance(value, (str, int, float, bool, bytes)):
         return value
     raise ConfigError(

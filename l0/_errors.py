@@ -2,8 +2,8 @@
 
 ::
 
-    L0Error (Exception)                     every error l0 raises; has .code and .category
-    ├── StreamTimeout (L0Error, TimeoutError)    INITIAL_TOKEN_TIMEOUT, INTER_TOKEN_TIMEOUT, TOTAL_TIMEOUT
+    L0Error (Exception)                          every error l0 raises: .code, .category
+    ├── StreamTimeout (L0Error, TimeoutError)    INITIAL_/INTER_TOKEN_TIMEOUT, TOTAL_TIMEOUT
     ├── NetworkError (L0Error, ConnectionError)  NETWORK_ERROR
     ├── StreamTruncated                          STREAM_TRUNCATED: ended without saying it finished
     ├── ZeroOutput                               ZERO_OUTPUT: ended with no content
@@ -331,7 +331,7 @@ class InvalidStream(L0Error, TypeError):
 
 
 class AdapterNotFound(L0Error, LookupError):
-    """No adapter matches the stream (or the named adapter does not exist / support this backend)."""
+    """The named adapter does not exist, or does not support the running backend."""
 
     default_code = ErrorCode.ADAPTER_NOT_FOUND
 

@@ -166,9 +166,7 @@ def _check_expected(scenario: dict[str, Any], events: list[ObservabilityEvent]) 
             and all(_lookup(wire[position], p) == v for p, v in assertions.items())
         ):
             position += 1
-        assert position < len(wire), (
-            f"no {expected['type']} with {assertions} (in order) in {wire}"
-        )
+        assert position < len(wire), f"no {expected['type']} with {assertions} (in order) in {wire}"
         position += 1
     if "exactObservabilityTypes" in scenario:
         assert [w["type"] for w in wire] == scenario["exactObservabilityTypes"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, cast
 
 import attrs
 
@@ -165,8 +165,8 @@ class Engine:
         self._stall_since = 0.0
         self._requires_finish = False
         self._emitted = False
-        self._model_retries = 0
-        self._network_retries = 0
+        self._model_retries: int = 0
+        self._network_retries: int = 0
         self._retried = False
         self._fell_back = False
         self._down_since: float | None = None
@@ -176,8 +176,7 @@ class Engine:
 
     def _ts(self) -> float:
         ts = self.wall_offset + self._now
-        if ts < self._last_ts:
-            ts = self._last_ts
+        ts = max(ts, self._last_ts)
         self._last_ts = ts
         return ts
 
@@ -291,10 +290,12 @@ class Engine:
     def _chunks(self, converted: Any, events: list[StreamEvent]) -> L0Error | None:
         if converted is None:
             return None
-        chunks: tuple[Any, ...] | list[Any] = (
-            converted if isinstance(converted, (list, tuple)) else (converted,)  # pyright: ignore[reportUnknownVariableType]
+        chunks: Sequence[Any] = (
+            cast("Sequence[Any]", converted)
+            if isinstance(converted, (list, tuple))
+            else (converted,)
         )
-        for chunk in chunks:  # pyright: ignore[reportUnknownVariableType]
+        for chunk in chunks:
             if isinstance(chunk, str):
                 if chunk:
                     events.append(self.on_text(chunk))
@@ -314,7 +315,7 @@ class Engine:
                 return chunk.error
             else:
                 return InvalidStream(
-                    f"adapter produced a {type(chunk).__name__}, which is not an l0 chunk"  # pyright: ignore[reportUnknownArgumentType]
+                    f"adapter produced a {type(chunk).__name__}, which is not an l0 chunk"
                 )
         return None
 

@@ -75,7 +75,7 @@ class AttemptContext:
 
 
 Factory = Callable[..., Any]
-"""A callable returning a stream (or an awaitable of one); it may take an :class:`AttemptContext`."""
+"""A callable returning a stream (or an awaitable of one); may take an :class:`AttemptContext`."""
 
 
 def _check_factory(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
@@ -132,6 +132,10 @@ def _to_fallbacks(value: Sequence[Factory] | None) -> tuple[Factory, ...]:
     return tuple(value)
 
 
+def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
+    return {}
+
+
 @attrs.frozen(kw_only=True)
 class Options:
     """Everything that configures one stream (a session holds the defaults)."""
@@ -147,7 +151,7 @@ class Options:
     adapter: Adapter | str | None = None
     seed: int | None = None
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
-        factory=dict, validator=_check_callbacks
+        factory=_no_callbacks, validator=_check_callbacks
     )
 
 

@@ -10,26 +10,27 @@ no task is started, so a bare ``async for`` needs no ``async with``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from types import AsyncGeneratorType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from l0 import _testing_mode
 from l0._context import freeze_context, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
-from l0._errors import L0Error, StreamClosed
+from l0._errors import ConfigError, L0Error, StreamClosed
 from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
 from l0.adapters._base import Adapter
-from l0.adapters._registry import resolve
+from l0.adapters._registry import registered, resolve
 
 if TYPE_CHECKING:
     from l0._state import State
@@ -39,7 +40,7 @@ __all__ = ["Stream"]
 CLEANUP_TIMEOUT = 5.0
 """Seconds a graceful close of a provider stream may take before it is abandoned."""
 
-BATCH = 64
+BATCH = 256
 """Most items read from a source under one cancel scope when they are ready without waiting."""
 
 _END = object()  # the source finished
@@ -61,10 +62,10 @@ class _Resume:
         while True:
             try:
                 sent = yield value
-            except GeneratorExit:
+            except GeneratorExit:  # noqa: PERF203 - this loop is the await itself
                 it.close()
                 raise
-            except BaseException as exc:  # forwarded into the read, re-raised by it if unhandled
+            except BaseException as exc:  # forwarded into the read; it re-raises if unhandled
                 try:
                     value = it.throw(exc)
                 except StopIteration as stop:
@@ -81,12 +82,10 @@ async def _aclose_forcefully(source: Any) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is None:
         return
-    with anyio.CancelScope(shield=True) as scope:
+    with anyio.CancelScope(shield=True) as scope, contextlib.suppress(Exception):
+        # The attempt already failed; an error while closing its source changes nothing.
         scope.cancel()
-        try:
-            await aclose()
-        except Exception:  # noqa: S110 - closing a failed source; its error was already handled
-            pass
+        await aclose()
 
 
 async def _aclose_gracefully(source: Any) -> None:
@@ -94,11 +93,9 @@ async def _aclose_gracefully(source: Any) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is None:
         return
-    with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-        try:
-            await aclose()
-        except Exception:  # noqa: S110 - the stream's outcome is already decided
-            pass
+    with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True), contextlib.suppress(Exception):
+        # The outcome is already decided; an error while closing changes nothing.
+        await aclose()
 
 
 class Stream:
@@ -111,8 +108,6 @@ class Stream:
 
     def __init__(self, options: Options) -> None:
         if options.stream is None:
-            from l0._errors import ConfigError
-
             raise ConfigError("run() needs stream=<factory>: a callable returning a stream")
         self._options = options
         self._factories = (options.stream, *options.fallbacks)
@@ -196,14 +191,14 @@ class Stream:
             scope.cancel()
 
     async def aclose(self) -> None:
-        """Close the stream and its source. Idempotent; later use raises :class:`~l0.StreamClosed`."""
+        """Close the stream and its source (idempotent); later use raises :class:`~l0.StreamClosed`."""
         if self._closed:
             return
         self._closed = True
         gen = self._gen
         if gen is None:
             return
-        if gen.ag_running:
+        if getattr(gen, "ag_running", False):
             # Another task is inside the iteration right now: make it stop and clean up.
             self.abort()
             return
@@ -261,6 +256,9 @@ class Stream:
         index = action.source_index
         factory = self._factories[index]
         engine = self._engine
+        obj: Any = None
+        adapter: Adapter | None = None
+        source: Any = None
         with anyio.CancelScope(deadline=engine.wait_deadline(anyio.current_time())) as scope:
             self._scope = scope
             if self._abort_requested:
@@ -279,22 +277,28 @@ class Stream:
             else:
                 obj = factory()
             if not hasattr(obj, "__aiter__") and isinstance(obj, Awaitable):
-                obj = await obj
+                obj = await cast("Awaitable[Any]", obj)
             adapter = resolve(obj, self._options.adapter)
             source = adapter.open(obj)
         self._scope = None
-        if scope.cancelled_caught:
+        if scope.cancelled_caught or adapter is None:
             raise _Interrupted
         engine.attempt_ready(
             anyio.current_time(),
             adapter=adapter.name,
-            stream_type=type(obj).__name__,
+            stream_type=type(cast("object", obj)).__name__,
             requires_finish=adapter.requires_finish,
         )
         return adapter, source
 
     def _classify(self, exc: Exception, adapter: Adapter | None) -> L0Error:
-        error = adapter.map_error(exc) if adapter is not None else None
+        # Before an adapter is known (the factory itself raised), every registered adapter may
+        # recognise its provider's exception.
+        error: L0Error | None = None
+        for candidate in (adapter,) if adapter is not None else registered():
+            error = candidate.map_error(exc)
+            if error is not None:
+                break
         if error is None:
             error = classify(exc)
         if error is not exc and error.__cause__ is None:
@@ -314,7 +318,7 @@ class Stream:
         """
         engine = self._engine
         tap = self._raw_tap
-        next_of = type(source).__anext__
+        next_of = cast("Callable[[Any], Any]", type(source).__anext__)  # pyright: ignore[reportUnknownMemberType]
         items: list[Any] = []
         add = items.append
         outcome: Any = None
@@ -323,7 +327,7 @@ class Stream:
             if self._abort_requested:
                 scope.cancel()
             for _ in range(BATCH):
-                step = next_of(source)
+                step: Any = next_of(source)
                 if not direct:
                     step = step.__await__()
                 try:
@@ -365,7 +369,7 @@ class Stream:
             return outcome or _CUT
         return outcome
 
-    async def _run(self) -> AsyncGenerator[StreamEvent, None]:  # noqa: C901, PLR0912
+    async def _run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self._engine
         now = anyio.current_time()
         engine.wall_offset = time.time() - now
@@ -404,7 +408,8 @@ class Stream:
                     action = engine.abort(now) if self._abort_requested else engine.timed_out(now)
                     continue
                 except Exception as exc:
-                    action = engine.source_failed(self._classify(exc, adapter), anyio.current_time())
+                    now = anyio.current_time()
+                    action = engine.source_failed(self._classify(exc, adapter), now)
                     continue
                 self._source = source
                 if engine.outbox:

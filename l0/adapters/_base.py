@@ -33,8 +33,8 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     error: L0Error
 
 
-Chunk = Union[str, StreamEvent, Finish, Usage, Fault]
-"""What :meth:`Adapter.convert` produces: a text delta (``str``), an l0 stream event, or a signal."""
+Chunk = Union[str, StreamEvent, Finish, Usage, Fault]  # noqa: UP007 - a runtime alias
+"""What :meth:`Adapter.convert` produces: a text delta (``str``), an l0 event, or a signal."""
 
 
 class Adapter:
@@ -65,11 +65,11 @@ class Adapter:
 
     def open(self, obj: Any) -> AsyncIterator[Any]:
         """The async iterator of raw items of ``obj``."""
-        return obj.__aiter__()  # type: ignore[no-any-return]
+        return obj.__aiter__()
 
     def convert(self, item: Any) -> Chunk | Sequence[Chunk] | None:
         """One raw item as l0 chunks."""
-        return item  # type: ignore[no-any-return]
+        return item
 
     def map_error(self, exc: Exception) -> L0Error | None:
         """An l0 error for ``exc`` raised by this provider, or ``None`` to use the defaults."""

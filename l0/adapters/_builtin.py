@@ -23,7 +23,7 @@ def _convert_dict(item: Mapping[str, Any]) -> Chunk | None:
         if not isinstance(text, str):
             raise InvalidStream(f"token dict without a string value: {item!r}")
         return text
-    if kind == "complete" or kind == "done":
+    if kind in {"complete", "done"}:
         reason = item.get("reason")
         return Finish(reason=reason if isinstance(reason, str) else "stop")
     if kind == "error":
@@ -31,7 +31,7 @@ def _convert_dict(item: Mapping[str, Any]) -> Chunk | None:
         return Fault(error=SourceError(f"the source sent an error event: {message}"))
     if kind in _SOURCE_TYPES:
         try:
-            event: StreamEvent = msgspec.convert(dict(item), SourceEvent)  # type: ignore[arg-type]
+            event: StreamEvent = msgspec.convert(dict(item), SourceEvent)
         except msgspec.ValidationError as exc:
             raise InvalidStream(f"malformed {kind} event dict: {exc}") from exc
         return event

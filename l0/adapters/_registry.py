@@ -40,9 +40,7 @@ def get(name: str) -> Adapter:
     for adapter in _adapters:
         if adapter.name == name:
             return adapter
-    raise AdapterNotFound(
-        f"no adapter named {name!r}; registered: {[a.name for a in _adapters]}"
-    )
+    raise AdapterNotFound(f"no adapter named {name!r}; registered: {[a.name for a in _adapters]}")
 
 
 def registered() -> list[Adapter]:
