@@ -1,0 +1,75 @@
+"""The curated public surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import l0
+import l0.adapters
+import l0.events
+import l0.testing
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    """``l0.__all__`` is sorted and equals the public names of the package."""
+    public = {name for name in vars(l0) if not name.startswith("_")}
+    public -= {"testing"}  # a subpackage, imported explicitly by users
+    assert sorted(l0.__all__) == l0.__all__
+    assert set(l0.__all__) == public
+
+
+def test_public_names_have_public_module_paths() -> None:
+    """Re-exported classes say ``l0.X`` in reprs, not ``l0._private.X``."""
+    for name in l0.__all__:
+        obj = getattr(l0, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "l0", name
+    assert l0.events.SessionStart.__module__ == "l0.events"
+    assert repr(l0.Retry()).startswith("Retry(")
+
+
+def test_import_is_light() -> None:
+    """``import l0`` imports no provider SDK (nor httpx) and no event loop library."""
+    code = (
+        "import sys, l0; "
+        "print(sorted(m for m in ('openai', 'litellm', 'httpx', 'trio', 'opentelemetry') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_adapters_registry_round_trip() -> None:
+    """register / get / detect / unregister work, newest first; duplicates need replace=True."""
+
+    class Mine(l0.adapters.Adapter):
+        name = "mine"
+
+        def detect(self, obj: object) -> bool:
+            return isinstance(obj, bytes)
+
+    adapter = Mine()
+    l0.adapters.register(adapter)
+    try:
+        assert l0.adapters.get("mine") is adapter
+        assert l0.adapters.detect(b"x") is adapter
+        assert l0.adapters.registered()[0] is adapter
+        try:
+            l0.adapters.register(Mine())
+        except l0.ConfigError as exc:
+            assert "already registered" in str(exc)
+        else:  # pragma: no cover
+            raise AssertionError("duplicate registration accepted")
+        l0.adapters.register(Mine(), replace=True)
+    finally:
+        l0.adapters.unregister("mine")
+    assert all(a.name != "mine" for a in l0.adapters.registered())
+    try:
+        l0.adapters.get("mine")
+    except l0.AdapterNotFound as exc:
+        assert exc.code is l0.ErrorCode.ADAPTER_NOT_FOUND
+    else:  # pragma: no cover
+        raise AssertionError("unregistered adapter still found")
