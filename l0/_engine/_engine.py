@@ -247,11 +247,12 @@ class Engine:
         items: list[Any],
         convert: Callable[[Any], Any],
         events: list[StreamEvent],
+        text_items: bool = True,
     ) -> L0Error | None:
         """Items arrived from the source: append the events they make to ``events``.
 
-        ``str`` items are text deltas; anything else goes through ``convert`` (the adapter's)
-        into chunks. Returns the error that ends the attempt (an in-band fault, or a conversion
+        With ``text_items``, ``str`` items are text deltas; anything else goes through
+        ``convert`` (the adapter's) into chunks. Returns the error that ends the attempt (an in-band fault, or a conversion
         failure), if any; items after it are not processed. This is the token path.
         """
         parts = self.state._parts  # pyright: ignore[reportPrivateUsage]
@@ -261,7 +262,7 @@ class Engine:
         has_output = self._has_output
         fault: L0Error | None = None
         for item in items:
-            if type(item) is str:
+            if text_items and type(item) is str:
                 if item:
                     add_part(item)
                     count += 1

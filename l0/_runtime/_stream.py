@@ -346,7 +346,7 @@ class Stream:
                 if items:
                     if tap is not None:
                         tap.extend(items)
-                    outcome = engine.feed(items, adapter.convert, events)
+                    outcome = engine.feed(items, adapter.convert, events, adapter.text_items)
                     items.clear()
                     if outcome is not None:
                         scope.cancel()  # the attempt already failed: stop this read at once
@@ -362,7 +362,7 @@ class Stream:
         if items:
             if tap is not None:
                 tap.extend(items)
-            fault = engine.feed(items, adapter.convert, events)
+            fault = engine.feed(items, adapter.convert, events, adapter.text_items)
             if fault is not None:
                 outcome = fault  # it came before whatever ended the read
         if scope.cancelled_caught:

@@ -46,6 +46,8 @@ class Adapter:
     * ``backends``: the async backends it works on (``None``: all).
     * ``requires_finish``: if true, a source that ends without a :class:`Finish` chunk was
       truncated (a failure); if false, a clean end of iteration means it finished.
+    * ``text_items``: if true, raw ``str`` items are text deltas and skip :meth:`convert`
+      (the fast path of the built-in adapters); if false, every item goes through it.
     * :meth:`detect`: does this adapter handle ``obj``? Decide by type, cheaply.
     * :meth:`open`: the async iterator of raw provider items (closed by l0 with ``aclose()`` if
       it has one).
@@ -58,6 +60,7 @@ class Adapter:
     name: ClassVar[str] = "custom"
     backends: ClassVar[frozenset[str] | None] = None
     requires_finish: ClassVar[bool] = False
+    text_items: ClassVar[bool] = False
 
     def detect(self, obj: object) -> bool:
         """Whether this adapter can read ``obj``."""

@@ -64,6 +64,7 @@ class AsyncIteratorAdapter(Adapter):
     """Any async iterable of ``str``, l0 stream events or event dicts."""
 
     name = "async-iterator"
+    text_items = True
 
     def detect(self, obj: object) -> bool:
         """Anything with ``__aiter__``."""
@@ -83,6 +84,7 @@ class IterableAdapter(Adapter):
     """A plain (synchronous) iterable of the same items, e.g. a list in a test."""
 
     name = "iterable"
+    text_items = True
 
     def detect(self, obj: object) -> bool:
         """Iterables other than strings, bytes and mappings."""
