@@ -1,11 +1,10 @@
 """The ``Stream``: pulls from the source in the consumer's own task, under the engine's rules.
 
-How a read is guarded without paying for a cancel scope per token: each read first steps the
-source's ``__anext__`` awaitable once, synchronously. If the item is already there (a fast or
-buffered source) it comes back at once and no scope is needed. Only when the read has to wait
-is a cancel scope entered, with the engine's deadline (first token, stall or total), and the
-rest of the read awaited inside it. The scope never straddles a ``yield`` to the consumer, and
-no task is started, so a bare ``async for`` needs no ``async with``.
+Each read of the source runs in its own cancel scope whose deadline is the engine's for that
+wait (first token, stall, or total). The scope is entered before the source's code runs, so
+scopes the source opens itself nest inside it, and it is left before anything is yielded to the
+consumer: a timer never straddles a ``yield``. No task is started, so a bare ``async for`` needs
+no ``async with``, and nothing is left behind when it ends.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ import math
 import os
 import random
 import time
-import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
-from types import AsyncGeneratorType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -40,41 +38,8 @@ __all__ = ["Stream"]
 CLEANUP_TIMEOUT = 5.0
 """Seconds a graceful close of a provider stream may take before it is abandoned."""
 
-BATCH = 256
-"""Most items read from a source under one cancel scope when they are ready without waiting."""
-
 _END = object()  # the source finished
 _CUT = object()  # the read was cancelled (deadline or abort)
-
-
-class _Resume:
-    """Awaits the rest of an awaitable whose first step already ran (and yielded ``first``)."""
-
-    __slots__ = ("_first", "_it")
-
-    def __init__(self, it: Generator[Any, Any, Any], first: Any) -> None:
-        self._it = it
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        it = self._it
-        value = self._first
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:  # noqa: PERF203 - this loop is the await itself
-                it.close()
-                raise
-            except BaseException as exc:  # forwarded into the read; it re-raises if unhandled
-                try:
-                    value = it.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = it.send(sent)
-                except StopIteration as stop:
-                    return stop.value
 
 
 async def _aclose_forcefully(source: Any) -> None:
@@ -219,15 +184,6 @@ class Stream:
             if isinstance(event, Reset):
                 yield event
 
-    def __del__(self) -> None:
-        if self._gen is not None and not self._closed and not self._engine.finished:
-            warnings.warn(
-                f"l0 stream {self.stream_id} was left unfinished without being closed; use "
-                "'async with' or await stream.aclose()",
-                ResourceWarning,
-                stacklevel=1,
-            )
-
     # -- the lifecycle --------------------------------------------------------------------
 
     def _events(self) -> AsyncGenerator[StreamEvent, None]:
@@ -305,70 +261,6 @@ class Stream:
             error.__cause__ = exc
         return error
 
-    async def _fill(
-        self, source: Any, adapter: Adapter, direct: bool, events: list[StreamEvent]
-    ) -> Any:
-        """Read what the source has ready and turn it into ``events`` (nothing is yielded here).
-
-        Returns ``None`` to keep reading, :data:`_END` when the source finished, :data:`_CUT`
-        when the deadline or ``abort()`` cancelled the read, or the error that ends the attempt.
-        The cancel scope is entered before the source's code runs, so scopes the source opens
-        itself nest inside it, and it is left before anything is yielded to the consumer. Its
-        deadline is set only when a read has to wait, from the engine's view at that moment.
-        """
-        engine = self._engine
-        tap = self._raw_tap
-        next_of = cast("Callable[[Any], Any]", type(source).__anext__)  # pyright: ignore[reportUnknownMemberType]
-        items: list[Any] = []
-        add = items.append
-        outcome: Any = None
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            if self._abort_requested:
-                scope.cancel()
-            for _ in range(BATCH):
-                step: Any = next_of(source)
-                if not direct:
-                    step = step.__await__()
-                try:
-                    first = step.send(None)
-                except StopIteration as stop:
-                    add(stop.value)
-                    continue
-                except StopAsyncIteration:
-                    outcome = _END
-                    break
-                except Exception as exc:
-                    outcome = exc
-                    break
-                # Not ready: the engine sees what came so far and sets the deadline; then we
-                # wait for this item and hand everything over (no added latency).
-                if items:
-                    if tap is not None:
-                        tap.extend(items)
-                    outcome = engine.feed(items, adapter.convert, events, adapter.text_items)
-                    items.clear()
-                    if outcome is not None:
-                        scope.cancel()  # the attempt already failed: stop this read at once
-                scope.deadline = engine.wait_deadline(anyio.current_time())
-                try:
-                    add(await _Resume(step, first))
-                except StopAsyncIteration:
-                    outcome = outcome or _END
-                except Exception as exc:
-                    outcome = outcome or exc
-                break
-        self._scope = None
-        if items:
-            if tap is not None:
-                tap.extend(items)
-            fault = engine.feed(items, adapter.convert, events, adapter.text_items)
-            if fault is not None:
-                outcome = fault  # it came before whatever ended the read
-        if scope.cancelled_caught:
-            return outcome or _CUT
-        return outcome
-
     async def _run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self._engine
         now = anyio.current_time()
@@ -415,20 +307,54 @@ class Stream:
                 if engine.outbox:
                     await self._flush()
                 on_token = dispatch.on_token
-                # An async generator's __anext__ object drives itself; anything else is
-                # driven through its __await__ iterator.
-                direct = isinstance(source, AsyncGeneratorType)
+                on_text = engine.on_text
+                convert = adapter.convert
+                text_items = adapter.text_items
+                tap = self._raw_tap
+                next_of = cast("Callable[[Any], Awaitable[Any]]", type(source).__anext__)  # pyright: ignore[reportUnknownMemberType]
                 while True:
-                    outcome = await self._fill(source, adapter, direct, events)
-                    if engine.outbox:
-                        await self._flush()
-                    for event in events:
-                        if on_token is not None and type(event) is Token:
-                            await dispatch.call("on_token", on_token, (event.value,))
-                        yield event
+                    # The token path. Each read runs in its own cancel scope, entered before the
+                    # source's code runs (scopes it opens nest inside ours) and left before
+                    # anything is yielded; its deadline is the engine's for this wait.
+                    outcome: Any = None
+                    item: Any = None
+                    with anyio.CancelScope(
+                        deadline=engine.wait_deadline(anyio.current_time())
+                    ) as scope:
+                        self._scope = scope
                         if self._abort_requested:
-                            break
-                    events.clear()
+                            scope.cancel()
+                        try:
+                            item = await next_of(source)
+                        except StopAsyncIteration:
+                            outcome = _END
+                        except Exception as exc:
+                            outcome = exc
+                    self._scope = None
+                    if scope.cancelled_caught:
+                        outcome = _CUT
+                    elif outcome is None:
+                        if tap is not None:
+                            tap.append(item)
+                        if text_items and type(item) is str:
+                            if item:
+                                token = on_text(item)
+                                if engine.outbox:
+                                    await self._flush()
+                                if on_token is not None:
+                                    await dispatch.call("on_token", on_token, (item,))
+                                yield token
+                        else:
+                            outcome = engine.feed([item], convert, events, text_items)
+                            if engine.outbox:
+                                await self._flush()
+                            for event in events:
+                                if on_token is not None and type(event) is Token:
+                                    await dispatch.call("on_token", on_token, (event.value,))
+                                yield event
+                                if self._abort_requested:
+                                    break
+                            events.clear()
                     if self._abort_requested:
                         action = engine.abort(anyio.current_time())
                         break
