@@ -12,7 +12,7 @@
     ├── DriftDetected                            DRIFT_DETECTED
     ├── StreamAborted                            STREAM_ABORTED: closed by you (abort())
     ├── StreamClosed                             STREAM_CLOSED: used after close
-    ├── AllStreamsExhausted                      ALL_STREAMS_EXHAUSTED: .errors holds every attempt's
+    ├── AllStreamsExhausted                      ALL_STREAMS_EXHAUSTED: .errors has them all
     ├── InvalidStream (L0Error, TypeError)       INVALID_STREAM
     ├── AdapterNotFound (L0Error, LookupError)   ADAPTER_NOT_FOUND
     ├── FeatureNotEnabled                        FEATURE_NOT_ENABLED

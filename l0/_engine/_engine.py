@@ -252,8 +252,8 @@ class Engine:
         """Items arrived from the source: append the events they make to ``events``.
 
         With ``text_items``, ``str`` items are text deltas; anything else goes through
-        ``convert`` (the adapter's) into chunks. Returns the error that ends the attempt (an in-band fault, or a conversion
-        failure), if any; items after it are not processed. This is the token path.
+        ``convert`` (the adapter's) into chunks. Returns the error that ends the attempt (an
+        in-band fault, or a conversion failure), if any; items after it are not processed.
         """
         parts = self.state._parts  # pyright: ignore[reportPrivateUsage]
         add_part = parts.append

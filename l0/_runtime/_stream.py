@@ -156,7 +156,7 @@ class Stream:
             scope.cancel()
 
     async def aclose(self) -> None:
-        """Close the stream and its source (idempotent); later use raises :class:`~l0.StreamClosed`."""
+        """Close the stream and its source (idempotent); later use raises ``StreamClosed``."""
         if self._closed:
             return
         self._closed = True
@@ -311,7 +311,7 @@ class Stream:
                 convert = adapter.convert
                 text_items = adapter.text_items
                 tap = self._raw_tap
-                next_of = cast("Callable[[Any], Awaitable[Any]]", type(source).__anext__)  # pyright: ignore[reportUnknownMemberType]
+                next_of = cast("Callable[[Any], Awaitable[Any]]", type(source).__anext__)
                 while True:
                     # The token path. Each read runs in its own cancel scope, entered before the
                     # source's code runs (scopes it opens nest inside ours) and left before
