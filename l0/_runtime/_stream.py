@@ -100,6 +100,7 @@ class Stream:
         self._source: Any = None
         self._abort_requested = False
         self._closed = False
+        self._interrupted = False
         self._raw_tap: list[Any] | None = None
 
     # -- public surface -------------------------------------------------------------------
@@ -111,11 +112,11 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        """Whether the stream has finished (completed, failed or aborted) or been closed."""
-        return self._closed or self._engine.finished
+        """Whether the stream has ended (completed, failed, aborted, interrupted) or been closed."""
+        return self._closed or self._interrupted or self._engine.finished
 
-    def __aiter__(self) -> AsyncGenerator[StreamEvent, None]:
-        return self._events()
+    def __aiter__(self) -> Stream:
+        return self
 
     def __anext__(self) -> Awaitable[StreamEvent]:
         return self._events().__anext__()
@@ -140,7 +141,7 @@ class Stream:
 
     async def read(self) -> str:
         """Consume the stream and return its final text (raises what ended it, if it failed)."""
-        async for _ in self._events():
+        async for _ in self:
             pass
         state = self._engine.state
         if state.error is not None:
@@ -175,7 +176,7 @@ class Stream:
         :class:`~l0.Reset` between attempts. Drives the same reliable stream as iteration."""
         tap: list[Any] = []
         self._raw_tap = tap
-        async for event in self._events():
+        async for event in self:
             if tap:
                 items = tap[:]
                 tap.clear()
@@ -189,6 +190,10 @@ class Stream:
     def _events(self) -> AsyncGenerator[StreamEvent, None]:
         if self._closed:
             raise StreamClosed("the stream is closed")
+        if self._interrupted:
+            raise StreamClosed(
+                "the stream was interrupted (cancelled or KeyboardInterrupt) before it finished"
+            )
         if self._gen is None:
             self._gen = self._run()
         return self._gen
@@ -374,6 +379,12 @@ class Stream:
                     await _aclose_gracefully(source)
                 else:
                     await _aclose_forcefully(source)
+        except BaseException:
+            # Cancellation, KeyboardInterrupt, or aclose() while suspended: not an outcome the
+            # engine decided, so the stream can't be read as if it had one.
+            if not engine.finished:
+                self._interrupted = True
+            raise
         finally:
             source, self._source = self._source, None
             if source is not None:
