@@ -287,7 +287,7 @@ class Stream:
                     yield action.event
                     return
                 if isinstance(action, Fail):
-                    raise action.error
+                    raise action.error  # noqa: TRY301 - the outcome the engine decided
                 # Start an attempt (after its backoff).
                 if action.delay > 0:
                     await self._sleep(action.delay)
