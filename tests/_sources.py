@@ -13,10 +13,15 @@ whether it was closed (``try/finally``), so tests can check that l0 closes sourc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import gc
+import inspect
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import l0
@@ -31,6 +36,8 @@ __all__ = [
     "collect",
     "collect_until_error",
     "is_mock_clock",
+    "no_resource_warnings",
+    "paced",
     "text_after_last_reset",
 ]
 
@@ -59,6 +66,20 @@ class Raise:
 
     def __repr__(self) -> str:
         return f"Raise({self._exc!r})"
+
+
+def paced(*items: Any) -> list[Any]:
+    """``items`` with a zero-length sleep (a scheduler checkpoint) before each one after the first.
+
+    A source whose items are all ready at once may be read ahead in one go; pacing it makes each
+    item arrive separately, like a real network stream.
+    """
+    steps: list[Any] = []
+    for i, item in enumerate(items):
+        if i:
+            steps.append(Stall(0))
+        steps.append(item)
+    return steps
 
 
 class Script:
@@ -101,7 +122,8 @@ class Script:
     @property
     def all_closed(self) -> bool:
         """Every generator that was started has been closed (or ran to its end)."""
-        return all(closed for started, closed in zip(self.started, self.closed) if started)
+        pairs = zip(self.started, self.closed, strict=True)
+        return all(closed for started, closed in pairs if started)
 
 
 class ScriptWithContext(Script):
@@ -132,8 +154,8 @@ class Recorder:
         async def callback(*args: Any) -> None:
             # Yield to the loop first: an async callback that is not awaited in order
             # would land out of order in the log.
-            await anyio.sleep(0)
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
             self.log.append((name, args))
 
         return callback
@@ -155,12 +177,20 @@ async def collect(stream: l0.Stream) -> list[l0.StreamEvent]:
 
 async def collect_until_error(
     stream: l0.Stream,
-) -> tuple[list[l0.StreamEvent], BaseException | None]:
-    """The events of ``stream`` and the exception that ended it (``None`` if it completed)."""
+    body: Callable[[l0.StreamEvent], Any] | None = None,
+) -> tuple[list[l0.StreamEvent], Exception | None]:
+    """The events of ``stream`` and the exception that ended it (``None`` if it completed).
+
+    ``body``, if given, runs for each event inside the loop (awaited if it returns an awaitable).
+    """
     events: list[l0.StreamEvent] = []
     try:
         async for event in stream:
             events.append(event)
+            if body is not None:
+                result = body(event)
+                if inspect.isawaitable(result):
+                    await result
     except Exception as exc:
         return events, exc
     return events, None
@@ -180,6 +210,17 @@ def is_mock_clock(anyio_backend: Any) -> bool:
 def assert_slept(anyio_backend: Any, actual: float, expected: float) -> None:
     """``actual`` seconds elapsed for a sleep of ``expected``: exact on MockClock, else close."""
     if is_mock_clock(anyio_backend):
-        assert actual == pytest.approx(expected, abs=1e-6)
+        assert actual == pytest.approx(expected, abs=1e-6), f"slept {actual}, expected {expected}"
     else:
-        assert expected - 1e-3 <= actual < expected + 0.5, (actual, expected)
+        assert expected - 1e-3 <= actual < expected + 0.5, f"slept {actual}, expected {expected}"
+
+
+@contextmanager
+def no_resource_warnings() -> Iterator[None]:
+    """Objects dropped inside the block (then garbage-collected) emit no ResourceWarning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == [], leaks

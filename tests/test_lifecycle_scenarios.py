@@ -104,14 +104,16 @@ def _snake(name: str) -> str:
 
 def _lookup(obj: Any, path: str) -> Any:
     for part in path.split("."):
-        if isinstance(obj, dict):
-            obj = obj[part]  # pyright: ignore[reportUnknownVariableType]
-        else:
-            obj = getattr(obj, _snake(part))
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, _snake(part))
     return obj  # pyright: ignore[reportUnknownVariableType]
 
 
-async def _play(config: dict[str, Any]) -> tuple[list[ObservabilityEvent], list[tuple[str, tuple[Any, ...]]], l0.L0Error | None]:  # fmt: skip
+Calls = list[tuple[str, tuple[Any, ...]]]
+
+
+async def _play(
+    config: dict[str, Any],
+) -> tuple[list[ObservabilityEvent], Calls, l0.L0Error | None]:
     events: list[ObservabilityEvent] = []
     calls: list[tuple[str, tuple[Any, ...]]] = []
 
@@ -122,7 +124,8 @@ async def _play(config: dict[str, Any]) -> tuple[list[ObservabilityEvent], list[
         return record
 
     names = ["on_start", "on_complete", "on_error", "on_retry", "on_fallback", "on_timeout",
-             "on_abort", "on_checkpoint", "on_resume", "on_violation", "on_drift", "on_tool_call"]  # fmt: skip
+             "on_abort", "on_checkpoint", "on_resume", "on_violation", "on_drift",
+             "on_tool_call"]  # fmt: skip
     callbacks = {name: recorder(name) for name in names}
     error: l0.L0Error | None = None
     with l0.testing.set_testing():
@@ -139,7 +142,9 @@ def _check_invariants(events: list[ObservabilityEvent], context: dict[str, Any] 
     assert types.count("SessionStart") == 1, "SESSION_START exactly once"
     for i, event in enumerate(events):
         if isinstance(event, l0.events.AttemptStart):
-            assert event.attempt >= 2 and event.is_retry and not event.is_fallback
+            assert event.attempt >= 2
+            assert event.is_retry
+            assert not event.is_fallback
             assert isinstance(events[i - 1], l0.events.RetryAttempt) or any(
                 isinstance(e, l0.events.RetryAttempt) for e in events[:i]
             ), "RETRY_ATTEMPT precedes ATTEMPT_START"

@@ -75,7 +75,10 @@ async def test_factory_returning_an_awaitable_of_a_stream() -> None:
     async def make() -> AsyncIterator[Any]:
         return src()
 
-    assert await l0.run(lambda: make()).read() == "await"
+    def factory() -> Any:
+        return make()
+
+    assert await l0.run(factory).read() == "await"
 
 
 async def test_async_generator_function_as_factory() -> None:
