@@ -56,9 +56,7 @@ def show(event: l0.events.ObservabilityEvent) -> None:
 
 def _fields(event: l0.events.ObservabilityEvent) -> dict[str, object]:
     skip = {"ts", "stream_id", "context", "state", "policy"}
-    return {
-        name: getattr(event, name) for name in event.__struct_fields__ if name not in skip
-    }
+    return {name: getattr(event, name) for name in event.__struct_fields__ if name not in skip}
 
 
 async def main() -> None:
