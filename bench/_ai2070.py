@@ -21,6 +21,7 @@ from _common import BENCH_DIR, CACHE_DIR
 VENV = BENCH_DIR / ".venv-ai2070"
 PACKAGES = ("ai2070-l0", "anyio", "uvloop; sys_platform != 'win32'", "trio")
 DRIVER = BENCH_DIR / "_ai2070_driver.py"
+DRIVER_TIMEOUT = 1800  # seconds
 
 
 class Unavailable(Exception):
@@ -42,7 +43,10 @@ def _uv() -> list[str]:
         return [found]
     for python in ("python3", "python"):
         exe = shutil.which(python)
-        if exe and subprocess.run([exe, "-m", "uv", "--version"], capture_output=True).returncode == 0:
+        if exe is None:
+            continue
+        probe = subprocess.run([exe, "-m", "uv", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
             return [exe, "-m", "uv"]
     raise Unavailable("uv not found (pip install uv)")
 
@@ -50,11 +54,14 @@ def _uv() -> list[str]:
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Unavailable(f"{cmd[-1] if cmd else cmd}: {exc}") from exc
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+        tail = lines[-3:]
         raise Unavailable(" / ".join(tail) or f"exit {done.returncode}")
     return done
 
@@ -65,13 +72,15 @@ def _installed_version(python: Path) -> str | None:
         "print(metadata.version('ai2070-l0'), '%d.%d' % sys.version_info[:2])"
     )
     try:
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(python), "-c", probe], capture_output=True, text=True, timeout=60, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
         return None
     version, py = done.stdout.split()
-    if py != "%d.%d" % sys.version_info[:2]:
+    if py != "{}.{}".format(*sys.version_info[:2]):
         return None  # made for another Python: make it again
     return version
 
@@ -82,7 +91,7 @@ def ensure_venv(log: Any = print) -> Path:
     if python.exists() and _installed_version(python) is not None:
         return python
     uv = _uv()
-    log(f"creating {VENV.relative_to(BENCH_DIR.parent)} with ai2070-l0 (once) ...")
+    log(f"creating {VENV} with ai2070-l0 (once) ...")
     if VENV.exists():
         shutil.rmtree(VENV)
     _run([*uv, "venv", "--quiet", "--python", sys.executable, str(VENV)], timeout=300)
@@ -121,9 +130,14 @@ def measure(
         proc = subprocess.Popen(
             cmd, cwd=BENCH_DIR, env=env, stdout=subprocess.PIPE, stderr=None, text=True
         )
-        stdout, _ = proc.communicate(timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Unavailable(f"driver failed: {exc}") from exc
+    except OSError as exc:
+        raise Unavailable(f"driver failed to start: {exc}") from exc
+    try:
+        stdout, _ = proc.communicate(timeout=DRIVER_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
+        raise Unavailable(f"driver took more than {DRIVER_TIMEOUT} s") from exc
     if proc.returncode != 0:
         raise Unavailable(f"driver exited with {proc.returncode} (see its stderr above)")
     try:

@@ -119,9 +119,11 @@ def main() -> None:
                 log(f"{backend}: {n:,} tokens x {reps}")
                 samples = await c.measure_interleaved(variants, n, reps)
                 res["throughput"][str(n)] = {k: c.summarize(v, n) for k, v in samples.items()}
-            for delay, runs in zip((0.0, 0.001), args.ttft_runs):
+            for delay, runs in zip((0.0, 0.001), args.ttft_runs, strict=True):
                 log(f"{backend}: time to first token, sleep({delay}) x {runs}")
-                samples = await c.measure_ttft({"raw": c.ttft_raw, "ai_on": ttft_ai_on}, delay, runs)
+                samples = await c.measure_ttft(
+                    {"raw": c.ttft_raw, "ai_on": ttft_ai_on}, delay, runs
+                )
                 res["ttft"][str(delay)] = c.ttft_overhead(samples["ai_on"], samples["raw"])
             return res
 

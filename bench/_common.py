@@ -7,6 +7,7 @@ virtual environment that has ai2070-l0 but not this project.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +121,14 @@ async def measure_interleaved(
     """Time every variant ``reps`` times on ``n`` tokens, interleaved.
 
     Each round runs every variant once, in an order rotated from round to round, so slow drifts
-    of the machine (another process, CPU frequency) hit all variants alike. A full GC runs before
-    every timed run; the collector stays enabled during the run (as in real use).
+    of the machine (another process, CPU frequency) hit all variants alike. The collector stays
+    enabled (as in real use); a full collection runs once before the warm-up, never right before
+    a timed run: it walks the whole heap and leaves the CPU caches cold, which would charge
+    ~0.2-0.3 ms of cache misses to the next run (to the wrapper's set-up far more than to the
+    raw loop's).
     """
     names = list(variants)
+    gc.collect()
     for _ in range(warmup):
         for name in names:
             await variants[name](n)
@@ -130,7 +136,6 @@ async def measure_interleaved(
     for r in range(reps):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            gc.collect()
             samples[name].append(await variants[name](n))
         if progress is not None and reps >= 10 and (r + 1) % 10 == 0:
             progress(f"  round {r + 1}/{reps}")
@@ -157,7 +162,7 @@ async def measure_ttft(
 
 
 def summarize(samples: Sequence[float], n: int | None = None) -> dict[str, Any]:
-    """Median (and spread) of timed runs; per token in µs when ``n`` is given."""
+    """Median (and spread) of timed runs; per token in microseconds when ``n`` is given."""
     med = statistics.median(samples)
     out: dict[str, Any] = {
         "median_s": med,
@@ -173,8 +178,8 @@ def summarize(samples: Sequence[float], n: int | None = None) -> dict[str, Any]:
 
 
 def ttft_overhead(l0_samples: Sequence[float], raw_samples: Sequence[float]) -> dict[str, Any]:
-    """Median over runs of (TTFT via the wrapper − TTFT raw), pairing run i with run i."""
-    diffs = [a - b for a, b in zip(l0_samples, raw_samples)]
+    """Median over runs of (TTFT via the wrapper - TTFT raw), pairing run i with run i."""
+    diffs = [a - b for a, b in zip(l0_samples, raw_samples, strict=True)]
     return {
         "overhead_ms": statistics.median(diffs) * 1e3,
         "wrapped_median_ms": statistics.median(l0_samples) * 1e3,
@@ -188,13 +193,9 @@ def ttft_overhead(l0_samples: Sequence[float], raw_samples: Sequence[float]) -> 
 
 def backend_available(backend: str) -> str | None:
     """None if ``backend`` can run here, else why not."""
-    try:
-        if backend == "uvloop":
-            import uvloop  # noqa: F401  # pyright: ignore[reportMissingImports]
-        elif backend == "trio":
-            import trio  # noqa: F401  # pyright: ignore[reportMissingImports]
-    except ImportError as exc:
-        return f"not installed ({exc})"
+    module = {"uvloop": "uvloop", "trio": "trio"}.get(backend)
+    if module is not None and importlib.util.find_spec(module) is None:
+        return f"{module} is not installed"
     return None
 
 
@@ -209,8 +210,10 @@ def run_on(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
 
 _IMPORT_PROBE = """
 import json, sys, time
+print("--- import starts ---", file=sys.stderr, flush=True)
 t0 = time.perf_counter()
 import {module}
+{touch}
 elapsed = time.perf_counter() - t0
 watch = ("openai", "litellm", "httpx", "httpcore", "pydantic", "ssl", "asyncio", "trio")
 print(json.dumps({{
@@ -225,7 +228,9 @@ print(json.dumps({{
 def _probe_env(pycache: Path) -> dict[str, str]:
     # Bytecode caching on, in a cache of our own (so nothing is written next to the sources):
     # an import measured while every module is recompiled would say nothing about users.
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}
+    }
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
 
@@ -237,14 +242,19 @@ def measure_import(
     cwd: Path,
     pycache: Path,
     importtime_runs: int = 3,
+    touch: Sequence[str] = ("run", "Timeout"),
 ) -> dict[str, Any]:
     """Median wall time of ``import module`` in fresh ``python`` processes (bytecode cached).
+
+    The attributes ``touch`` are read inside the timed region: a package that loads lazily
+    (ai2070-l0 does, through a module ``__getattr__``) pays its imports there, as any program
+    that calls ``module.run`` does.
 
     Also: which heavy modules got imported, and (from ``-X importtime``) the self time of each
     top-level package, median over ``importtime_runs`` runs, largest first.
     """
     env = _probe_env(pycache)
-    code = _IMPORT_PROBE.format(module=module)
+    code = _IMPORT_PROBE.format(module=module, touch="\n".join(f"{module}.{a}" for a in touch))
 
     def probe(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -263,17 +273,19 @@ def measure_import(
     by_package: dict[str, list[float]] = {}
     for _ in range(importtime_runs):
         per_run: dict[str, float] = {}
-        for line in probe("-X", "importtime").stderr.splitlines():
+        stderr = probe("-X", "importtime").stderr
+        # Only what "import module" brought in, not the interpreter's own start-up imports.
+        for line in stderr.split("--- import starts ---", 1)[-1].splitlines():
             # "import time:  <self us> | <cumulative us> | <indented module name>"
             parts = line.split("|")
             if not line.startswith("import time:") or len(parts) != 3:
                 continue
-            try:
-                self_us = int(parts[0].split(":", 1)[1])
-            except ValueError:  # the header line
+            self_field = parts[0].split(":", 1)[1].strip()
+            if not self_field.isdigit():  # the header line
                 continue
-            top = parts[2].strip().split(".")[0]
-            if top == module.split(".")[0]:
+            self_us = int(self_field)
+            top = parts[2].strip().split(".", 1)[0]
+            if top == module.split(".", 1)[0]:
                 top = f"{top} (own)"
             per_run[top] = per_run.get(top, 0.0) + self_us / 1e3
         for top, ms in per_run.items():
@@ -299,12 +311,15 @@ def measure_import(
 
 def versions() -> dict[str, str | None]:
     """Versions of the interpreter and of the async libraries, as installed here."""
-    from importlib import metadata
-
     out: dict[str, str | None] = {"python": sys.version.split()[0]}
     for dist in ("anyio", "trio", "uvloop", "msgspec"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
+        out[dist] = dist_version(dist)
     return out
+
+
+def dist_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist``, or None."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -54,7 +55,7 @@ async def run_l0(n: int) -> float:
     ev = None
     t0 = c.perf_counter()
     stream = l0.run(lambda: c.source(n))
-    async for ev in stream:
+    async for ev in stream:  # noqa: B007 - the last event is checked after the timing
         pass
     elapsed = c.perf_counter() - t0
     _check(stream, ev, n)
@@ -66,7 +67,7 @@ async def run_l0_no_timeouts(n: int) -> float:
     ev = None
     t0 = c.perf_counter()
     stream = l0.run(lambda: c.source(n), timeout=None)
-    async for ev in stream:
+    async for ev in stream:  # noqa: B007 - the last event is checked after the timing
         pass
     elapsed = c.perf_counter() - t0
     _check(stream, ev, n)
@@ -122,7 +123,11 @@ def measure_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             log(f"{backend}: {n:,} tokens x {reps} runs")
             samples = await c.measure_interleaved(THROUGHPUT_VARIANTS, n, reps, progress=log)
             res["throughput"][str(n)] = {k: c.summarize(v, n) for k, v in samples.items()}
-        for delay, runs in zip(TTFT_DELAYS, args.ttft_runs):
+        runs = args.ttft_runs[0]
+        log(f"{backend}: per-stream fixed cost (1-token streams) x {runs} runs")
+        samples = await c.measure_interleaved(THROUGHPUT_VARIANTS, 1, runs, warmup=5)
+        res["fixed"] = {k: c.summarize(v) for k, v in samples.items()}
+        for delay, runs in zip(TTFT_DELAYS, args.ttft_runs, strict=True):
             log(f"{backend}: time to first token after sleep({delay}) x {runs} runs")
             samples = await c.measure_ttft(TTFT_VARIANTS, delay, runs)
             res["ttft"][str(delay)] = {
@@ -172,7 +177,7 @@ def build_rows(results: dict[str, Any], tokens: list[int]) -> list[tuple[str, ..
         out = []
         for n in tokens:
             us, ratio = _us(res, n, name), _ratio(res, n, name)
-            out.append("-" if us is None else f"{us:6.3f}  x{ratio:4.2f}")
+            out.append("-" if us is None else f"{us:7.3f}  x{ratio:4.2f}")
         return tuple(out)
 
     def span(text: str) -> tuple[str, ...]:
@@ -199,6 +204,19 @@ def build_rows(results: dict[str, Any], tokens: list[int]) -> list[tuple[str, ..
                 *span(f"{g_on:.2f} timeouts on, {g_off:.2f} off"),
                 f"<= {TARGET_GROWTH}" if target_applies else "",
                 _verdict(g_on <= TARGET_GROWTH if target_applies else None),
+            ))  # fmt: skip
+        fixed = res.get("fixed")
+        if fixed is not None:
+            raw_us = fixed["raw"]["median_s"] * 1e6
+            on_us = fixed["l0"]["median_s"] * 1e6 - raw_us
+            off_us = fixed["l0_no_timeouts"]["median_s"] * 1e6 - raw_us
+            rows.append((
+                backend, "l0 per-stream fixed cost (1-token stream)",
+                *span(
+                    f"{on_us:+.1f} us (off {off_us:+.1f}) over raw {raw_us:.1f} us, "
+                    f"n={fixed['raw']['runs']}"
+                ),
+                "", "",
             ))  # fmt: skip
         for delay in TTFT_DELAYS:
             t = res["ttft"].get(str(delay))
@@ -310,10 +328,14 @@ def header(args: argparse.Namespace, meta: dict[str, Any]) -> str:
     lines = [
         f"l0 benchmark  {meta['date']}  mode: {'quick' if args.quick else 'default'}",
         f"l0 {meta['l0_version']} ({meta['git']}) from {meta['l0_file']}",
-        f"Python {v['python']} ({platform.python_implementation()}), anyio {v['anyio']}, "
-        f"trio {v['trio']}, uvloop {v['uvloop']}, msgspec {v['msgspec']}",
-        f"machine: {meta['cores']} cores ({meta['usable_cores']} usable), "
-        f"{platform.machine()}, {platform.system()} {platform.release()}",
+        (
+            f"Python {v['python']} ({platform.python_implementation()}), anyio {v['anyio']}, "
+            f"trio {v['trio']}, uvloop {v['uvloop']}, msgspec {v['msgspec']}"
+        ),
+        (
+            f"machine: {meta['cores']} cores ({meta['usable_cores']} usable), "
+            f"{platform.machine()}, {platform.system()} {platform.release()}"
+        ),
         f"ai2070-l0: {meta['ai2070']}",
     ]
     return "\n".join(lines)
@@ -323,7 +345,7 @@ def _git() -> str:
     try:
         rev = subprocess.run(
             ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True, text=True, timeout=10, check=False,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         rev = ""
@@ -341,8 +363,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backend", nargs="+", choices=c.BACKENDS, default=list(c.BACKENDS), dest="backends",
         help="backends to measure (default: all three)",
     )  # fmt: skip
-    p.add_argument("--repeat", type=int, default=None, metavar="R",
-                   help="timed runs per figure (default: 31/11/7 by size; 9/3 with --quick)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        metavar="R",
+        help="timed runs per figure (default: 31/11/7 by size; 9/3 with --quick)",
+    )
     p.add_argument("--no-ai2070", action="store_true", help="skip ai2070-l0")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results here")
     args = p.parse_args(argv)
@@ -413,8 +440,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "error" in results.get("ai2070", {}):
         print(f"\nai2070-l0: unavailable ({results['ai2070']['error']})")
     if args.json is not None:
-        import json
-
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")
         print(f"\nresults written to {args.json}")
@@ -422,12 +447,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _l0_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("l0")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
+    return c.dist_version("l0") or "(not installed)"
 
 
 if __name__ == "__main__":
