@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+
 import l0
 import l0.testing
 
@@ -28,3 +31,20 @@ async def test_raw_yields_items_and_resets() -> None:
     assert isinstance(items[1], l0.Reset)
     assert items[2:] == [{"type": "token", "value": "a2"}, "b"]
     assert stream.state.content == "a2b"
+
+
+async def test_sources_that_open_their_own_cancel_scopes() -> None:
+    """A source whose reads open (and wait inside) their own cancel scopes, as SDKs do with
+    their own timeouts, nests cleanly inside l0's per-read scope on both backends."""
+
+    async def source() -> AsyncIterator[str]:
+        yield "ready "
+        for word in ("after ", "waiting"):
+            with anyio.move_on_after(10):
+                await anyio.sleep(0.01)
+            with anyio.fail_after(10):
+                await anyio.lowlevel.checkpoint()
+            yield word
+
+    stream = l0.run(source, timeout=l0.Timeout(initial_token=1, inter_token=1))
+    assert await stream.read() == "ready after waiting"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import sys
 
 import anyio
@@ -39,7 +38,8 @@ def classify(exc: Exception) -> L0Error:
     """Map ``exc`` to an l0 error; the original becomes ``__cause__`` (set by the caller)."""
     if isinstance(exc, L0Error):
         return exc
-    if isinstance(exc, ssl.SSLError):
+    ssl = sys.modules.get("ssl")  # a TLS error means ssl is imported; don't import it here
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         # A TLS failure is a configuration problem: retrying will not fix it.
         return NetworkError(f"TLS error: {exc}", retryable=False)
     if isinstance(exc, _NETWORK_TYPES):

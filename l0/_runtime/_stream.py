@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
-from types import TracebackType
+from types import AsyncGeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -40,6 +40,37 @@ CLEANUP_TIMEOUT = 5.0
 
 _END = object()  # the source finished
 _CUT = object()  # the read was cancelled (deadline or abort)
+
+
+class _Resume:
+    """Awaits the rest of a read whose first step already ran synchronously and yielded
+    ``first`` (the thing it waits on), forwarding everything between the loop and the read."""
+
+    __slots__ = ("_first", "_it")
+
+    def __init__(self, it: Generator[Any, Any, Any], first: Any) -> None:
+        self._it = it
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        it = self._it
+        value = self._first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:  # noqa: PERF203 - this loop is the await itself
+                it.close()
+                raise
+            except BaseException as exc:  # forwarded into the read; it re-raises if unhandled
+                try:
+                    value = it.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = it.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 async def _aclose_forcefully(source: Any) -> None:
@@ -316,25 +347,41 @@ class Stream:
                 convert = adapter.convert
                 text_items = adapter.text_items
                 tap = self._raw_tap
-                next_of = cast("Callable[[Any], Awaitable[Any]]", type(source).__anext__)
+                next_of = cast("Callable[[Any], Any]", type(source).__anext__)
+                # An async generator's __anext__ object steps itself; other awaitables are
+                # stepped through their __await__ iterator.
+                direct = isinstance(source, AsyncGeneratorType)
                 while True:
                     # The token path. Each read runs in its own cancel scope, entered before the
                     # source's code runs (scopes it opens nest inside ours) and left before
-                    # anything is yielded; its deadline is the engine's for this wait.
+                    # anything is yielded. The read is first stepped synchronously: an item that
+                    # is already there costs no timer and no clock read. Only a read that must
+                    # wait gets the engine's deadline for that wait.
                     outcome: Any = None
                     item: Any = None
-                    with anyio.CancelScope(
-                        deadline=engine.wait_deadline(anyio.current_time())
-                    ) as scope:
+                    with anyio.CancelScope() as scope:
                         self._scope = scope
                         if self._abort_requested:
                             scope.cancel()
+                        step = next_of(source)
+                        if not direct:
+                            step = step.__await__()
                         try:
-                            item = await next_of(source)
+                            first = step.send(None)
+                        except StopIteration as stop:
+                            item = stop.value
                         except StopAsyncIteration:
                             outcome = _END
                         except Exception as exc:
                             outcome = exc
+                        else:
+                            scope.deadline = engine.wait_deadline(anyio.current_time())
+                            try:
+                                item = await _Resume(step, first)
+                            except StopAsyncIteration:
+                                outcome = _END
+                            except Exception as exc:
+                                outcome = exc
                     self._scope = None
                     if scope.cancelled_caught:
                         outcome = _CUT
