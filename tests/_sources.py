@@ -224,3 +224,8 @@ def no_resource_warnings() -> Iterator[None]:
         gc.collect()
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert leaks == [], leaks
+
+
+def boom() -> RuntimeError:
+    """A fresh plain exception, as a broken source raises."""
+    return RuntimeError("boom")

@@ -17,10 +17,13 @@ A test may still pin its own backend(s) with
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import trio.testing
+
+import l0.testing
 
 _ASYNCIO = "asyncio"
 _TRIO = "trio"
@@ -58,3 +61,10 @@ def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, 
     if variant == _TRIO_MOCKCLOCK:
         return (_TRIO, {"clock": trio.testing.MockClock(autojump_threshold=0)})
     return variant
+
+
+@pytest.fixture
+def zero_backoff() -> Iterator[None]:
+    """l0's test mode for the test: no backoff sleeps between attempts."""
+    with l0.testing.set_testing():
+        yield

@@ -22,15 +22,12 @@ from tests._sources import (
     Script,
     Stall,
     assert_slept,
+    boom,
     collect,
     collect_until_error,
     no_resource_warnings,
     paced,
 )
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
 
 
 async def _abort_after(stream: l0.Stream, delay: float) -> None:

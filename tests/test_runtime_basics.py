@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 
 import l0
-import l0.testing
 from l0 import ErrorCode
 from tests._sources import Raise, Script, ScriptWithContext, collect
-
-
-@pytest.fixture
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
 
 
 async def test_iteration_yields_tokens_then_one_complete() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import l0
-import l0.testing
 from tests._sources import Raise, Recorder, Script, collect
 
 CALLBACKS = (
@@ -23,10 +22,7 @@ CALLBACKS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
+pytestmark = pytest.mark.usefixtures("zero_backoff")
 
 
 def scenario(rec: Recorder, kind: str) -> tuple[l0.Stream, Script, Script]:

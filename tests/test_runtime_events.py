@@ -10,11 +10,7 @@ import pytest
 import l0
 import l0.testing
 from l0.events import EventType
-from tests._sources import Raise, Script, collect, paced
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
+from tests._sources import Raise, Script, boom, collect, paced
 
 
 def types_of(events: list[Any]) -> list[EventType]:

@@ -8,19 +8,10 @@ from typing import Any
 import pytest
 
 import l0
-import l0.testing
 from l0 import ErrorCode
-from tests._sources import Raise, Recorder, Script, collect, text_after_last_reset
+from tests._sources import Raise, Recorder, Script, boom, collect, text_after_last_reset
 
-
-@pytest.fixture(autouse=True)
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
+pytestmark = pytest.mark.usefixtures("zero_backoff")
 
 
 # -- fallbacks ---------------------------------------------------------------------------------

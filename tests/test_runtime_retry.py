@@ -18,20 +18,10 @@ from tests._sources import (
     Recorder,
     Script,
     assert_slept,
+    boom,
     collect,
     text_after_last_reset,
 )
-
-
-@pytest.fixture
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
-
 
 # -- what the consumer sees --------------------------------------------------------------------
 

@@ -7,19 +7,10 @@ from typing import Any
 import pytest
 
 import l0
-import l0.testing
 from l0.events import EventType
-from tests._sources import Raise, Recorder, Script, paced
+from tests._sources import Raise, Recorder, Script, boom, paced
 
-
-@pytest.fixture(autouse=True)
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
+pytestmark = pytest.mark.usefixtures("zero_backoff")
 
 
 async def test_session_defaults_apply_to_its_streams() -> None:

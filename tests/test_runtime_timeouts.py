@@ -9,7 +9,6 @@ import anyio
 import pytest
 
 import l0
-import l0.testing
 from l0 import ErrorCode
 from tests._sources import (
     Raise,
@@ -17,22 +16,13 @@ from tests._sources import (
     Script,
     Stall,
     assert_slept,
+    boom,
     collect,
     collect_until_error,
     is_mock_clock,
 )
 
 pytestmark = pytest.mark.timing
-
-
-@pytest.fixture
-def zero_backoff() -> Any:
-    with l0.testing.set_testing():
-        yield
-
-
-def boom() -> RuntimeError:
-    return RuntimeError("boom")
 
 
 # -- first token and stall timeouts ------------------------------------------------------------
