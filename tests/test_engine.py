@@ -31,7 +31,8 @@ def types(engine: Engine) -> list[str]:
 
 def feed(engine: Engine, *items: Any) -> list[l0.StreamEvent]:
     events: list[l0.StreamEvent] = []
-    assert engine.feed(list(items), convert_item, events) is None
+    for item in items:
+        assert engine.on_item(item, convert_item, events) is None
     return events
 
 

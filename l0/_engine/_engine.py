@@ -242,51 +242,23 @@ class Engine:
 
     # -- content (the token path) ---------------------------------------------------------
 
-    def feed(
-        self,
-        items: list[Any],
-        convert: Callable[[Any], Any],
-        events: list[StreamEvent],
-        text_items: bool = True,
+    def on_item(
+        self, item: Any, convert: Callable[[Any], Any], events: list[StreamEvent]
     ) -> L0Error | None:
-        """Items arrived from the source: append the events they make to ``events``.
+        """A raw item arrived that the adapter must convert; its events go to ``events``.
 
-        With ``text_items``, ``str`` items are text deltas; anything else goes through
-        ``convert`` (the adapter's) into chunks. Returns the error that ends the attempt (an
-        in-band fault, or a conversion failure), if any; items after it are not processed.
+        Returns the error that ends the attempt (an in-band fault, or a conversion failure).
+        Plain text deltas of ``text_items`` adapters skip this and go to :meth:`on_text`.
         """
-        parts = self.state._parts  # pyright: ignore[reportPrivateUsage]
-        add_part = parts.append
-        add_event = events.append
-        count = 0
-        has_output = self._has_output
-        fault: L0Error | None = None
-        for item in items:
-            if text_items and type(item) is str:
-                if item:
-                    add_part(item)
-                    count += 1
-                    add_event(Token(value=item))
-                    if not has_output and not item.isspace():
-                        has_output = True
-                        self._first_output()
-                continue
-            self.state.token_count += count
-            count = 0
-            try:
-                converted = convert(item)
-            except L0Error as exc:
-                fault = exc
-            except Exception as exc:
-                fault = classify(exc)
-                fault.__cause__ = exc
-            else:
-                fault = self._chunks(converted, events)
-            has_output = self._has_output
-            if fault is not None:
-                break
-        self.state.token_count += count
-        return fault
+        try:
+            converted = convert(item)
+        except L0Error as exc:
+            return exc
+        except Exception as exc:
+            fault = classify(exc)
+            fault.__cause__ = exc
+            return fault
+        return self._chunks(converted, events)
 
     def _chunks(self, converted: Any, events: list[StreamEvent]) -> L0Error | None:
         if converted is None:

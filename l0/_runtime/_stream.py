@@ -397,7 +397,7 @@ class Stream:
                                     await dispatch.call("on_token", on_token, (item,))
                                 yield token
                         else:
-                            outcome = engine.feed([item], convert, events, text_items)
+                            outcome = engine.on_item(item, convert, events)
                             if engine.outbox:
                                 await self._flush()
                             for event in events:
