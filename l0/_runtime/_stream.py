@@ -1,10 +1,11 @@
 """The ``Stream``: pulls from the source in the consumer's own task, under the engine's rules.
 
-Each read of the source runs in its own cancel scope whose deadline is the engine's for that
-wait (first token, stall, or total). The scope is entered before the source's code runs, so
-scopes the source opens itself nest inside it, and it is left before anything is yielded to the
-consumer: a timer never straddles a ``yield``. No task is started, so a bare ``async for`` needs
-no ``async with``, and nothing is left behind when it ends.
+Each read of the source is first stepped synchronously: an item that is already there costs no
+cancel scope, timer or clock read. A read that must wait gets a cancel scope with the engine's
+deadline for that wait (first token, stall, or total), held only while the task is parked (see
+``_Read``), so it always nests correctly with scopes the source opened itself, and a timer never
+straddles a ``yield`` to the consumer. No task is started, so a bare ``async for`` needs no
+``async with``, and nothing is left behind when it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from types import AsyncGeneratorType, TracebackType
@@ -42,35 +44,155 @@ _END = object()  # the source finished
 _CUT = object()  # the read was cancelled (deadline or abort)
 
 
-class _Resume:
-    """Awaits the rest of a read whose first step already ran synchronously and yielded
-    ``first`` (the thing it waits on), forwarding everything between the loop and the read."""
+class _Cut(BaseException):
+    """Thrown into a read that only yields to the loop (never waits) once its deadline passed."""
 
-    __slots__ = ("_first", "_it")
 
-    def __init__(self, it: Generator[Any, Any, Any], first: Any) -> None:
+def _is_immediate(value: object) -> bool:
+    """Whether a read yielded to the loop only to be run again at once (asyncio's bare
+    ``yield``; trio's cancel-shielded checkpoint): no wait, and nothing registered to wake it."""
+    if value is None:
+        return True
+    traps = sys.modules.get("trio._core._traps")
+    return traps is not None and value is getattr(traps, "CancelShieldedCheckpoint", None)
+
+
+class _Guard:
+    """What :meth:`Stream.abort` needs to reach a read: the request, and the scope of a wait."""
+
+    __slots__ = ("aborted", "scope")
+
+    def __init__(self) -> None:
+        self.aborted = False
+        self.scope: anyio.CancelScope | None = None
+
+
+def _pump(source: Any, direct: bool) -> Generator[Any, Any, None]:
+    """Reads ``source`` for one attempt, one item per step.
+
+    It awaits the source's ``__anext__`` with ``yield from``, so whatever the read hands the
+    event loop to wait on comes out of this generator's ``send`` like an item would, and the
+    runtime can tell them apart: an item comes out as a ``str`` or wrapped in a 1-tuple, never
+    what a loop waits on (asyncio: ``None`` or a future; trio: its trap objects). The end of
+    the source and its errors are raised out of ``send``. Driving this generator costs less
+    per item than stepping each ``__anext__`` by hand (no ``StopIteration`` per item).
+    """
+    next_of = cast("Callable[[Any], Any]", type(cast("AsyncIterator[object]", source)).__anext__)
+    item: object
+    if direct:  # an async generator's __anext__ object is its own iterator
+        while True:
+            item = yield from cast("Generator[Any, Any, object]", next_of(source))
+            yield item if type(item) is str else (item,)
+    else:
+        while True:
+            awaitable = cast("Awaitable[object]", next_of(source))
+            item = yield from awaitable.__await__()
+            yield item if type(item) is str else (item,)
+
+
+class _Read:
+    """The rest of a read that did not produce its item at once: it must wait.
+
+    ``first`` is what the read handed the loop to wait on. Each time the read parks like this,
+    a cancel scope with the engine's deadline for this wait is entered, and it is left the
+    moment the task wakes, before the read's own code runs again. While the task is parked
+    nothing else runs in it, so that scope is always the innermost one: scopes the source
+    opened during its steps nest correctly around it. A read that never parks (the item was
+    already there) costs no scope, no timer and no clock read at all.
+
+    When the scope fires (deadline or :meth:`Stream.abort`), the cancellation is passed on into
+    the read so that its own cleanup runs, and the read ends as cut (``cut`` is set; the result
+    is ``None``). A read that only yields to the loop (``sleep(0)``) gets no scope; once its
+    deadline has passed, :class:`_Cut` is thrown into it instead, so a source spinning that way
+    cannot escape. The result is the pump's next item (a ``str`` or a 1-tuple).
+    """
+
+    __slots__ = ("_engine", "_first", "_guard", "_it", "cut")
+
+    def __init__(
+        self, it: Generator[Any, Any, Any], first: object, engine: Engine, guard: _Guard
+    ) -> None:
         self._it = it
         self._first = first
+        self._engine = engine
+        self._guard = guard
+        self.cut = False
+
+    def _ends(self, error: BaseException) -> bool:
+        """Whether ``error``, raised by the read, is our own cut coming back out."""
+        return isinstance(error, _Cut) or (
+            self.cut and isinstance(error, anyio.get_cancelled_exc_class())
+        )
 
     def __await__(self) -> Generator[Any, Any, Any]:
         it = self._it
-        value = self._first
+        value: object = self._first
+        guard = self._guard
+        deadline = self._engine.wait_deadline(anyio.current_time())
         while True:
+            kind: type = type(value)
+            if kind is str or kind is tuple:
+                return value
+            if _is_immediate(value):
+                if (
+                    self.cut
+                    or guard.aborted
+                    or (deadline != math.inf and anyio.current_time() >= deadline)
+                ):
+                    self.cut = True
+                    try:
+                        value = it.throw(_Cut())
+                    except BaseException as error:
+                        if self._ends(error):
+                            return None
+                        raise
+                    continue
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    it.close()
+                    raise
+                except BaseException as exc:
+                    value = it.throw(exc)
+                    continue
+                value = it.send(sent)
+                continue
+            scope = anyio.CancelScope(deadline=deadline)
+            scope.__enter__()
+            guard.scope = scope
+            if self.cut or guard.aborted:
+                scope.cancel()
             try:
                 sent = yield value
-            except GeneratorExit:  # noqa: PERF203 - this loop is the await itself
+            except GeneratorExit:
+                guard.scope = None
+                scope.__exit__(None, None, None)
                 it.close()
                 raise
-            except BaseException as exc:  # forwarded into the read; it re-raises if unhandled
+            except BaseException as exc:
+                # asyncio delivers a cancellation by throwing it in.
+                guard.scope = None
+                if scope.__exit__(type(exc), exc, exc.__traceback__):
+                    self.cut = True  # our own deadline or abort
                 try:
                     value = it.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
+                except BaseException as error:
+                    if self._ends(error):
+                        return None
+                    raise
             else:
+                # trio wakes a cancelled task normally, with the cancellation as the value it
+                # raises when the read unwraps it.
+                guard.scope = None
+                if scope.cancel_called:
+                    self.cut = True
+                scope.__exit__(None, None, None)
                 try:
                     value = it.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+                except BaseException as error:
+                    if self._ends(error):
+                        return None
+                    raise
 
 
 async def _aclose_forcefully(source: Any) -> None:
@@ -127,9 +249,8 @@ class Stream:
             zero_backoff=testing.enabled,
         )
         self._gen: AsyncGenerator[StreamEvent, None] | None = None
-        self._scope: anyio.CancelScope | None = None
+        self._guard = _Guard()
         self._source: Any = None
-        self._abort_requested = False
         self._closed = False
         self._interrupted = False
         self._raw_tap: list[Any] | None = None
@@ -182,8 +303,8 @@ class Stream:
     def abort(self) -> None:
         """Stop the stream now: a pending read or backoff sleep is cancelled at once, the source
         is closed, and the iteration ends by raising :class:`~l0.StreamAborted`."""
-        self._abort_requested = True
-        scope = self._scope
+        self._guard.aborted = True
+        scope = self._guard.scope
         if scope is not None:
             scope.cancel()
 
@@ -237,11 +358,11 @@ class Stream:
 
     async def _sleep(self, delay: float) -> None:
         with anyio.CancelScope() as scope:
-            self._scope = scope
-            if self._abort_requested:
+            self._guard.scope = scope
+            if self._guard.aborted:
                 scope.cancel()
             await anyio.sleep(delay)
-        self._scope = None
+        self._guard.scope = None
 
     async def _open(self, action: StartAttempt) -> tuple[Adapter, Any]:
         """Call the factory and find its adapter, inside the first-token deadline."""
@@ -252,8 +373,8 @@ class Stream:
         adapter: Adapter | None = None
         source: Any = None
         with anyio.CancelScope(deadline=engine.wait_deadline(anyio.current_time())) as scope:
-            self._scope = scope
-            if self._abort_requested:
+            self._guard.scope = scope
+            if self._guard.aborted:
                 scope.cancel()
             if self._wants_context[index]:
                 state = engine.state
@@ -272,7 +393,7 @@ class Stream:
                 obj = await cast("Awaitable[Any]", obj)
             adapter = resolve(obj, self._options.adapter)
             source = adapter.open(obj)
-        self._scope = None
+        self._guard.scope = None
         if scope.cancelled_caught or adapter is None:
             raise _Interrupted
         engine.attempt_ready(
@@ -322,7 +443,7 @@ class Stream:
                 # Start an attempt (after its backoff).
                 if action.delay > 0:
                     await self._sleep(action.delay)
-                if self._abort_requested:
+                if self._guard.aborted:
                     action = engine.abort(anyio.current_time())
                     continue
                 engine.begin_attempt(anyio.current_time(), action)
@@ -333,7 +454,7 @@ class Stream:
                     adapter, source = await self._open(action)
                 except _Interrupted:
                     now = anyio.current_time()
-                    action = engine.abort(now) if self._abort_requested else engine.timed_out(now)
+                    action = engine.abort(now) if self._guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
                     now = anyio.current_time()
@@ -347,56 +468,43 @@ class Stream:
                 convert = adapter.convert
                 text_items = adapter.text_items
                 tap = self._raw_tap
-                next_of = cast("Callable[[Any], Any]", type(source).__anext__)
-                # An async generator's __anext__ object steps itself; other awaitables are
-                # stepped through their __await__ iterator.
-                direct = isinstance(source, AsyncGeneratorType)
+                pump = _pump(source, isinstance(source, AsyncGeneratorType))
+                step: Callable[[None], object] = pump.send
                 while True:
-                    # The token path. Each read runs in its own cancel scope, entered before the
-                    # source's code runs (scopes it opens nest inside ours) and left before
-                    # anything is yielded. The read is first stepped synchronously: an item that
-                    # is already there costs no timer and no clock read. Only a read that must
-                    # wait gets the engine's deadline for that wait.
+                    # The token path: the pump steps the read synchronously, so an item that
+                    # is already there costs no cancel scope, timer or clock read; only a read
+                    # that must wait gets the engine's deadline for it (see _Read).
                     outcome: Any = None
-                    item: Any = None
-                    with anyio.CancelScope() as scope:
-                        self._scope = scope
-                        if self._abort_requested:
-                            scope.cancel()
-                        step = next_of(source)
-                        if not direct:
-                            step = step.__await__()
-                        try:
-                            first = step.send(None)
-                        except StopIteration as stop:
-                            item = stop.value
-                        except StopAsyncIteration:
-                            outcome = _END
-                        except Exception as exc:
-                            outcome = exc
-                        else:
-                            scope.deadline = engine.wait_deadline(anyio.current_time())
-                            try:
-                                item = await _Resume(step, first)
-                            except StopAsyncIteration:
-                                outcome = _END
-                            except Exception as exc:
-                                outcome = exc
-                    self._scope = None
-                    if scope.cancelled_caught:
-                        outcome = _CUT
-                    elif outcome is None:
-                        if tap is not None:
-                            tap.append(item)
-                        if text_items and type(item) is str:
-                            if item:
-                                token = on_text(item)
+                    value: object = None
+                    try:
+                        value = step(None)
+                        kind: type = type(value)
+                        if kind is not str and kind is not tuple:
+                            read = _Read(pump, value, engine, self._guard)
+                            value = await read
+                            if read.cut:
+                                outcome = _CUT
+                    except StopAsyncIteration:
+                        outcome = _END
+                    except Exception as exc:
+                        outcome = exc
+                    if outcome is None:
+                        if text_items and isinstance(value, str):
+                            if tap is not None:
+                                tap.append(value)
+                            if value:
+                                token = on_text(value)
                                 if engine.outbox:
                                     await self._flush()
                                 if on_token is not None:
-                                    await dispatch.call("on_token", on_token, (item,))
+                                    await dispatch.call("on_token", on_token, (value,))
                                 yield token
                         else:
+                            item = (
+                                cast("tuple[object]", value)[0] if type(value) is tuple else value
+                            )
+                            if tap is not None:
+                                tap.append(item)
                             outcome = engine.on_item(item, convert, events)
                             if engine.outbox:
                                 await self._flush()
@@ -404,10 +512,10 @@ class Stream:
                                 if on_token is not None and type(event) is Token:
                                     await dispatch.call("on_token", on_token, (event.value,))
                                 yield event
-                                if self._abort_requested:
+                                if self._guard.aborted:
                                     break
                             events.clear()
-                    if self._abort_requested:
+                    if self._guard.aborted:
                         action = engine.abort(anyio.current_time())
                         break
                     if outcome is None:
@@ -420,6 +528,7 @@ class Stream:
                     else:
                         action = engine.source_failed(self._classify(outcome, adapter), now)
                     break
+                pump.close()
                 # The attempt is over, one way or another: close its source.
                 source, self._source = self._source, None
                 if isinstance(action, Finish):
