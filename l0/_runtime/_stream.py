@@ -77,16 +77,17 @@ def _pump(source: Any, direct: bool) -> Generator[Any, Any, None]:
     the source and its errors are raised out of ``send``. Driving this generator costs less
     per item than stepping each ``__anext__`` by hand (no ``StopIteration`` per item).
     """
-    next_of = cast("Callable[[Any], Any]", type(cast("AsyncIterator[object]", source)).__anext__)
+    anext: Any = type(cast("AsyncIterator[object]", source)).__anext__
     item: object
     if direct:  # an async generator's __anext__ object is its own iterator
+        step = cast("Callable[[object], Generator[object, object, object]]", anext)
         while True:
-            item = yield from cast("Generator[Any, Any, object]", next_of(source))
+            item = yield from step(source)
             yield item if type(item) is str else (item,)
     else:
+        awaitable = cast("Callable[[object], Awaitable[object]]", anext)
         while True:
-            awaitable = cast("Awaitable[object]", next_of(source))
-            item = yield from awaitable.__await__()
+            item = yield from awaitable(source).__await__()
             yield item if type(item) is str else (item,)
 
 
@@ -252,6 +253,8 @@ class Stream:
         self._guard = _Guard()
         self._source: Any = None
         self._closed = False
+        self._close_pending = False
+        self._owner: int | None = None
         self._interrupted = False
         self._raw_tap: list[Any] | None = None
 
@@ -267,11 +270,15 @@ class Stream:
         """Whether the stream has ended (completed, failed, aborted, interrupted) or been closed."""
         return self._closed or self._interrupted or self._engine.finished
 
-    def __aiter__(self) -> Stream:
-        return self
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        # The lifecycle generator itself: ``async for`` steps it with no Python call between.
+        return self._events()
 
     def __anext__(self) -> Awaitable[StreamEvent]:
-        return self._events().__anext__()
+        gen = self._gen
+        if gen is None or self._closed or self._interrupted:
+            gen = self._events()
+        return gen.__anext__()
 
     def __await__(self) -> Generator[Any, None, Stream]:
         """``await l0.run(...)`` gives the stream itself (for code written that way)."""
@@ -320,6 +327,15 @@ class Stream:
             # Another task is inside the iteration right now: make it stop and clean up.
             self.abort()
             return
+        if anyio.get_current_task().id != self._owner:
+            # The consumer, in another task, is in its loop body: close the source now; its
+            # next step raises StreamClosed.
+            self._close_pending = True
+            self._guard.aborted = True
+            source, self._source = self._source, None
+            if source is not None:
+                await _aclose_forcefully(source)
+            return
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await gen.aclose()
 
@@ -348,7 +364,14 @@ class Stream:
             )
         if self._gen is None:
             self._gen = self._run()
+            self._owner = anyio.get_current_task().id
         return self._gen
+
+    def _stopped(self) -> StartAttempt | Finish | Fail:
+        """The outcome once a stop was requested: aborted, or closed from another task."""
+        if self._close_pending:
+            raise StreamClosed("the stream was closed by another task while it was being read")
+        return self._engine.abort(anyio.current_time())
 
     async def _flush(self) -> None:
         engine = self._engine
@@ -435,6 +458,8 @@ class Stream:
                 pending = engine.pending
                 while pending:
                     yield pending.pop(0)
+                    if self._close_pending:
+                        self._stopped()
                 if isinstance(action, Finish):
                     yield action.event
                     return
@@ -444,7 +469,7 @@ class Stream:
                 if action.delay > 0:
                     await self._sleep(action.delay)
                 if self._guard.aborted:
-                    action = engine.abort(anyio.current_time())
+                    action = self._stopped()
                     continue
                 engine.begin_attempt(anyio.current_time(), action)
                 if engine.outbox:
@@ -454,7 +479,7 @@ class Stream:
                     adapter, source = await self._open(action)
                 except _Interrupted:
                     now = anyio.current_time()
-                    action = engine.abort(now) if self._guard.aborted else engine.timed_out(now)
+                    action = self._stopped() if self._guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
                     now = anyio.current_time()
@@ -466,68 +491,80 @@ class Stream:
                 on_token = dispatch.on_token
                 on_text = engine.on_text
                 convert = adapter.convert
-                text_items = adapter.text_items
                 tap = self._raw_tap
+                # Text items go straight to the engine unless something must see each one.
+                fast_text = adapter.text_items and on_token is None and tap is None
+                guard = self._guard
                 pump = _pump(source, isinstance(source, AsyncGeneratorType))
                 step: Callable[[None], object] = pump.send
+                outcome: Any = None
                 while True:
                     # The token path: the pump steps the read synchronously, so an item that
                     # is already there costs no cancel scope, timer or clock read; only a read
                     # that must wait gets the engine's deadline for it (see _Read).
-                    outcome: Any = None
-                    value: object = None
                     try:
                         value = step(None)
                         kind: type = type(value)
+                        if kind is str and fast_text:
+                            if value:
+                                token = on_text(value)  # pyright: ignore[reportArgumentType] - kind is str
+                                if engine.outbox:
+                                    await self._flush()
+                                yield token
+                                if guard.aborted:
+                                    break
+                            continue
                         if kind is not str and kind is not tuple:
-                            read = _Read(pump, value, engine, self._guard)
+                            read = _Read(pump, value, engine, guard)
                             value = await read
                             if read.cut:
                                 outcome = _CUT
+                                break
                     except StopAsyncIteration:
                         outcome = _END
+                        break
                     except Exception as exc:
                         outcome = exc
-                    if outcome is None:
-                        if text_items and isinstance(value, str):
-                            if tap is not None:
-                                tap.append(value)
-                            if value:
-                                token = on_text(value)
-                                if engine.outbox:
-                                    await self._flush()
-                                if on_token is not None:
-                                    await dispatch.call("on_token", on_token, (value,))
-                                yield token
-                        else:
-                            item = (
-                                cast("tuple[object]", value)[0] if type(value) is tuple else value
-                            )
-                            if tap is not None:
-                                tap.append(item)
-                            outcome = engine.on_item(item, convert, events)
+                        break
+                    # An item that is not plain text, or that something must see first.
+                    item = cast("tuple[object]", value)[0] if type(value) is tuple else value
+                    if tap is not None:
+                        tap.append(item)
+                    if adapter.text_items and isinstance(item, str):
+                        if item:
+                            token = on_text(item)
                             if engine.outbox:
                                 await self._flush()
-                            for event in events:
-                                if on_token is not None and type(event) is Token:
-                                    await dispatch.call("on_token", on_token, (event.value,))
-                                yield event
-                                if self._guard.aborted:
-                                    break
-                            events.clear()
-                    if self._guard.aborted:
-                        action = engine.abort(anyio.current_time())
+                            if on_token is not None:
+                                await dispatch.call("on_token", on_token, (item,))
+                            yield token
+                    else:
+                        outcome = engine.on_item(item, convert, events)
+                        if engine.outbox:
+                            await self._flush()
+                        for event in events:
+                            if on_token is not None and type(event) is Token:
+                                await dispatch.call("on_token", on_token, (event.value,))
+                            yield event
+                            if guard.aborted:
+                                break
+                        events.clear()
+                        if outcome is not None:
+                            break
+                    if guard.aborted:
                         break
-                    if outcome is None:
-                        continue
+                if guard.aborted:
+                    action = self._stopped()
+                else:
                     now = anyio.current_time()
                     if outcome is _END:
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
                         action = engine.timed_out(now)
                     else:
-                        action = engine.source_failed(self._classify(outcome, adapter), now)
-                    break
+                        action = engine.source_failed(
+                            self._classify(cast("Exception", outcome), adapter), now
+                        )
                 pump.close()
                 # The attempt is over, one way or another: close its source.
                 source, self._source = self._source, None
