@@ -26,6 +26,7 @@ from l0._errors import StreamAborted as StreamAborted
 from l0._errors import StreamClosed as StreamClosed
 from l0._errors import StreamTimeout as StreamTimeout
 from l0._errors import StreamTruncated as StreamTruncated
+from l0._errors import ToolCallError as ToolCallError
 from l0._errors import ZeroOutput as ZeroOutput
 from l0._events._stream import Complete as Complete
 from l0._events._stream import Data as Data
@@ -77,6 +78,7 @@ __all__ = [
     "Timeout",
     "Token",
     "ToolCall",
+    "ToolCallError",
     "ZeroOutput",
     "adapters",
     "events",

@@ -48,6 +48,7 @@ __all__ = [
     "StreamClosed",
     "StreamTimeout",
     "StreamTruncated",
+    "ToolCallError",
     "ZeroOutput",
 ]
 
@@ -86,6 +87,7 @@ class ErrorCode(str, enum.Enum):
     STREAM_ERROR = "STREAM_ERROR"
     STREAM_CLOSED = "STREAM_CLOSED"
     INVALID_CONFIG = "INVALID_CONFIG"
+    TOOL_CALL_INVALID = "TOOL_CALL_INVALID"
 
 
 class ErrorCategory(str, enum.Enum):
@@ -108,6 +110,7 @@ _CATEGORY: dict[ErrorCode, ErrorCategory] = {
     ErrorCode.FATAL_GUARDRAIL_VIOLATION: ErrorCategory.CONTENT,
     ErrorCode.DRIFT_DETECTED: ErrorCategory.CONTENT,
     ErrorCode.ZERO_OUTPUT: ErrorCategory.CONTENT,
+    ErrorCode.TOOL_CALL_INVALID: ErrorCategory.CONTENT,
     ErrorCode.INVALID_STREAM: ErrorCategory.INTERNAL,
     ErrorCode.ADAPTER_NOT_FOUND: ErrorCategory.INTERNAL,
     ErrorCode.FEATURE_NOT_ENABLED: ErrorCategory.INTERNAL,
@@ -260,6 +263,16 @@ class ZeroOutput(L0Error):
     default_retryable = True
     default_failure_type = "zero_output"
     default_retry_reason = "zero_output"
+
+
+class ToolCallError(L0Error):
+    """The model streamed a tool call l0 cannot deliver whole: its arguments are not a JSON
+    object, or it has no name. Retried like other content errors (the model is asked again)."""
+
+    default_code = ErrorCode.TOOL_CALL_INVALID
+    default_retryable = True
+    default_failure_type = "tool"
+    default_retry_reason = "incomplete"
 
 
 class SourceError(L0Error):

@@ -20,6 +20,7 @@ import attrs
 from l0._config import Retry, RetryContext, Timeout
 from l0._context import FrozenDict
 from l0._engine._classify import classify
+from l0._engine._tools import ToolAssembler
 from l0._errors import (
     AllStreamsExhausted,
     ErrorCode,
@@ -43,7 +44,7 @@ from l0._events._stream import (
     ToolCall,
 )
 from l0._state import State
-from l0.adapters._base import Fault, Usage
+from l0.adapters._base import Fault, ToolCallDelta, Usage
 from l0.adapters._base import Finish as Finish_
 
 __all__ = ["Engine", "Fail", "Finish", "Notice", "StartAttempt"]
@@ -161,6 +162,7 @@ class Engine:
         self._initial_deadline = _INF
         self._has_output = False
         self._other_content = 0
+        self._tools = ToolAssembler()
         self._stall_mark = -1
         self._stall_since = 0.0
         self._requires_finish = False
@@ -219,6 +221,7 @@ class Engine:
         self._attempt_start = now
         self._has_output = False
         self._other_content = 0
+        self._tools = ToolAssembler()
         self._stall_mark = -1
         self._emitted = False
         self._requires_finish = False
@@ -276,8 +279,17 @@ class Engine:
                 event = self.on_event(chunk)
                 if event is not None:
                     events.append(event)
+            elif isinstance(chunk, ToolCallDelta):
+                self._tools.add(chunk)
+                self._other_content += 1
+                if not self._has_output:
+                    self._first_output()
             elif isinstance(chunk, Finish_):
                 self.state.finish_reason = chunk.reason or "stop"
+                if self._tools:
+                    error = self._deliver_tool_calls(events)
+                    if error is not None:
+                        return error
             elif isinstance(chunk, Usage):
                 self.state.usage = {
                     "input_tokens": chunk.input_tokens,
@@ -393,9 +405,30 @@ class Engine:
 
     # -- endings --------------------------------------------------------------------------
 
+    def _deliver_tool_calls(self, events: list[StreamEvent]) -> L0Error | None:
+        """The assembled tool calls, whole, once the output is complete; or the error of the
+        first one that cannot be delivered (then none is)."""
+        calls = self._tools.take()
+        for call in calls:
+            if isinstance(call, L0Error):
+                call_id = str(call.metadata.get("tool_call_id", ""))
+                self._emit(obs.ToolError, tool_call_id=call_id, error=call.message,
+                           duration_ms=0.0)  # fmt: skip
+                self._emit(obs.ToolCompleted, tool_call_id=call_id, status="error")
+                return call
+        for call in calls:
+            event = self.on_event(cast("ToolCall", call))
+            if event is not None:
+                events.append(event)
+        return None
+
     def source_ended(self, now: float) -> Action:
         """The source's iterator finished."""
         self._now = now
+        if self._tools:
+            error = self._deliver_tool_calls(self.pending)
+            if error is not None:
+                return self._fail(error, now)
         if not self._has_output:
             return self._fail(ZeroOutput("the model returned no output"), now)
         if self._requires_finish and self.state.finish_reason is None:

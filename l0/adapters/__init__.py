@@ -8,6 +8,7 @@ from l0.adapters._base import Adapter as Adapter
 from l0.adapters._base import Chunk as Chunk
 from l0.adapters._base import Fault as Fault
 from l0.adapters._base import Finish as Finish
+from l0.adapters._base import ToolCallDelta as ToolCallDelta
 from l0.adapters._base import Usage as Usage
 from l0.adapters._registry import detect as detect
 from l0.adapters._registry import get as get
@@ -20,6 +21,7 @@ __all__ = [
     "Chunk",
     "Fault",
     "Finish",
+    "ToolCallDelta",
     "Usage",
     "detect",
     "get",

@@ -10,7 +10,7 @@ import msgspec
 from l0._errors import L0Error
 from l0._events._stream import StreamEvent
 
-__all__ = ["Adapter", "Chunk", "Fault", "Finish", "Usage"]
+__all__ = ["Adapter", "Chunk", "Fault", "Finish", "ToolCallDelta", "Usage"]
 
 
 class Finish(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,7 +33,22 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
     error: L0Error
 
 
-Chunk = Union[str, StreamEvent, Finish, Usage, Fault]  # noqa: UP007 - a runtime alias
+class ToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
+    """A fragment of a streamed tool call (the OpenAI shape).
+
+    Fragments with the same ``index`` are joined in order within an attempt: the first usually
+    carries ``id`` and ``name``, and every one a piece of the JSON ``arguments`` text. l0 turns
+    each assembled call into one :class:`~l0.ToolCall` event when the attempt's output is
+    complete, so a consumer never sees half a tool call, even across a retry.
+    """
+
+    index: int = 0
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+Chunk = Union[str, StreamEvent, Finish, Usage, Fault, ToolCallDelta]  # noqa: UP007 - a runtime alias
 """What :meth:`Adapter.convert` produces: a text delta (``str``), an l0 event, or a signal."""
 
 

@@ -9,7 +9,7 @@ import msgspec
 
 from l0._errors import InvalidStream, SourceError
 from l0._events._stream import Complete, ErrorEvent, SourceEvent, StreamEvent, Token
-from l0.adapters._base import Adapter, Chunk, Fault, Finish
+from l0.adapters._base import Adapter, Chunk, Fault, Finish, ToolCallDelta, Usage
 
 __all__ = ["AsyncIteratorAdapter", "IterableAdapter", "convert_item"]
 
@@ -39,7 +39,8 @@ def _convert_dict(item: Mapping[str, Any]) -> Chunk | None:
 
 
 def convert_item(item: Any) -> Chunk | None:
-    """Text, l0 stream events and event dicts as chunks (``ErrorEvent``/``Complete`` = signals)."""
+    """Text, l0 stream events, l0 chunks and event dicts as chunks (``ErrorEvent``/``Complete``
+    are signals)."""
     if isinstance(item, str):
         return item
     if isinstance(item, StreamEvent):
@@ -50,7 +51,7 @@ def convert_item(item: Any) -> Chunk | None:
         if isinstance(item, Complete):
             return Finish()
         return item
-    if isinstance(item, (Finish, Fault)):
+    if isinstance(item, (Finish, Fault, Usage, ToolCallDelta)):
         return item
     if isinstance(item, Mapping):
         return _convert_dict(item)  # pyright: ignore[reportUnknownArgumentType]
