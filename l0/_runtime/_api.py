@@ -2,50 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
 from l0._errors import ConfigError
-from l0._runtime._options import UNSET, Factory, Options, UnsetType, merge
+from l0._runtime._options import Factory, Options, RunOptions, merge
 from l0._runtime._stream import CLEANUP_TIMEOUT, Stream
 
 if TYPE_CHECKING:
-    from l0._config import CheckIntervals, Retry, Timeout
-    from l0.adapters import Adapter
+    from typing_extensions import Unpack
 
 __all__ = ["Session", "run", "session"]
 
-_Callback = Callable[..., Any] | None
+_DEFAULTS = Options()  # frozen: shared by every stream that does not override it
 
 
-def run(
-    stream: Factory,
-    *,
-    fallbacks: Sequence[Factory] | UnsetType | None = UNSET,
-    retry: Retry | UnsetType | None = UNSET,
-    timeout: Timeout | UnsetType | None = UNSET,
-    check_intervals: CheckIntervals | UnsetType = UNSET,
-    context: Mapping[str, Any] | UnsetType | None = UNSET,
-    adapter: Adapter | str | UnsetType | None = UNSET,
-    seed: int | UnsetType | None = UNSET,
-    on_start: _Callback | UnsetType = UNSET,
-    on_complete: _Callback | UnsetType = UNSET,
-    on_error: _Callback | UnsetType = UNSET,
-    on_event: _Callback | UnsetType = UNSET,
-    on_violation: _Callback | UnsetType = UNSET,
-    on_retry: _Callback | UnsetType = UNSET,
-    on_fallback: _Callback | UnsetType = UNSET,
-    on_resume: _Callback | UnsetType = UNSET,
-    on_checkpoint: _Callback | UnsetType = UNSET,
-    on_timeout: _Callback | UnsetType = UNSET,
-    on_abort: _Callback | UnsetType = UNSET,
-    on_drift: _Callback | UnsetType = UNSET,
-    on_tool_call: _Callback | UnsetType = UNSET,
-    on_token: _Callback | UnsetType = UNSET,
-) -> Stream:
+def run(stream: Factory, **options: Unpack[RunOptions]) -> Stream:
     """Wrap a model stream and make it reliable.
 
     ``stream`` is a factory: a callable (sync or async) returning the model's stream, called once
@@ -57,11 +31,7 @@ def run(
     Returns a :class:`~l0.Stream` at once; nothing runs until it is iterated or read.
     ``await l0.run(...)`` also gives the stream.
     """
-    return _make(Options(), locals())
-
-
-def _make(base: Options, given: dict[str, Any]) -> Stream:
-    return Stream(merge(base, given))
+    return Stream(merge(_DEFAULTS, {"stream": stream, **options}))
 
 
 class Session:
@@ -94,70 +64,20 @@ class Session:
             for stream in streams:
                 await stream.aclose()
 
-    def run(
-        self,
-        stream: Factory,
-        *,
-        fallbacks: Sequence[Factory] | UnsetType | None = UNSET,
-        retry: Retry | UnsetType | None = UNSET,
-        timeout: Timeout | UnsetType | None = UNSET,
-        check_intervals: CheckIntervals | UnsetType = UNSET,
-        context: Mapping[str, Any] | UnsetType | None = UNSET,
-        adapter: Adapter | str | UnsetType | None = UNSET,
-        seed: int | UnsetType | None = UNSET,
-        on_start: _Callback | UnsetType = UNSET,
-        on_complete: _Callback | UnsetType = UNSET,
-        on_error: _Callback | UnsetType = UNSET,
-        on_event: _Callback | UnsetType = UNSET,
-        on_violation: _Callback | UnsetType = UNSET,
-        on_retry: _Callback | UnsetType = UNSET,
-        on_fallback: _Callback | UnsetType = UNSET,
-        on_resume: _Callback | UnsetType = UNSET,
-        on_checkpoint: _Callback | UnsetType = UNSET,
-        on_timeout: _Callback | UnsetType = UNSET,
-        on_abort: _Callback | UnsetType = UNSET,
-        on_drift: _Callback | UnsetType = UNSET,
-        on_tool_call: _Callback | UnsetType = UNSET,
-        on_token: _Callback | UnsetType = UNSET,
-    ) -> Stream:
+    def run(self, stream: Factory, **options: Unpack[RunOptions]) -> Stream:
         """Like :func:`l0.run`, starting from the session's defaults; closed with the session."""
         if not self._open:
             raise ConfigError("use the session inside 'async with l0.session(...) as s:'")
-        given = dict(locals())
-        del given["self"]
-        created = _make(self.defaults, given)
+        created = Stream(merge(self.defaults, {"stream": stream, **options}, where="Session.run()"))
         self._streams = [s for s in self._streams if not s.done]
         self._streams.append(created)
         return created
 
 
-def session(
-    *,
-    fallbacks: Sequence[Factory] | UnsetType | None = UNSET,
-    retry: Retry | UnsetType | None = UNSET,
-    timeout: Timeout | UnsetType | None = UNSET,
-    check_intervals: CheckIntervals | UnsetType = UNSET,
-    context: Mapping[str, Any] | UnsetType | None = UNSET,
-    adapter: Adapter | str | UnsetType | None = UNSET,
-    seed: int | UnsetType | None = UNSET,
-    on_start: _Callback | UnsetType = UNSET,
-    on_complete: _Callback | UnsetType = UNSET,
-    on_error: _Callback | UnsetType = UNSET,
-    on_event: _Callback | UnsetType = UNSET,
-    on_violation: _Callback | UnsetType = UNSET,
-    on_retry: _Callback | UnsetType = UNSET,
-    on_fallback: _Callback | UnsetType = UNSET,
-    on_resume: _Callback | UnsetType = UNSET,
-    on_checkpoint: _Callback | UnsetType = UNSET,
-    on_timeout: _Callback | UnsetType = UNSET,
-    on_abort: _Callback | UnsetType = UNSET,
-    on_drift: _Callback | UnsetType = UNSET,
-    on_tool_call: _Callback | UnsetType = UNSET,
-    on_token: _Callback | UnsetType = UNSET,
-) -> Session:
+def session(**defaults: Unpack[RunOptions]) -> Session:
     """A session: ``async with l0.session(retry=..., on_event=...) as s: s.run(...)``.
 
     The keywords are defaults for every stream of the session (same meaning as in
     :func:`run`); a stream's own keywords override them one by one.
     """
-    return Session(merge(Options(), dict(locals())))
+    return Session(merge(_DEFAULTS, defaults, where="session()"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import attrs
 
@@ -22,6 +22,7 @@ __all__ = [
     "AttemptContext",
     "Factory",
     "Options",
+    "RunOptions",
     "UnsetType",
     "merge",
 ]
@@ -76,6 +77,43 @@ class AttemptContext:
 
 Factory = Callable[..., Any]
 """A callable returning a stream (or an awaitable of one); may take an :class:`AttemptContext`."""
+
+
+Callback = Callable[..., Any]
+"""A lifecycle callback, sync or async."""
+
+
+class RunOptions(TypedDict, total=False):
+    """The keywords of :func:`l0.run`, :func:`l0.session`, ``Session.run`` and :func:`l0.wrap`.
+
+    Leaving one out inherits the session's value (or the default); ``None`` disables retries,
+    deadlines or fallbacks. See :func:`l0.run` for what each one means.
+    """
+
+    fallbacks: Sequence[Factory] | None
+    retry: Retry | None
+    timeout: Timeout | None
+    check_intervals: CheckIntervals
+    context: Mapping[str, Any] | None
+    adapter: Adapter | str | None
+    seed: int | None
+    on_start: Callback | None
+    on_complete: Callback | None
+    on_error: Callback | None
+    on_event: Callback | None
+    on_violation: Callback | None
+    on_retry: Callback | None
+    on_fallback: Callback | None
+    on_resume: Callback | None
+    on_checkpoint: Callback | None
+    on_timeout: Callback | None
+    on_abort: Callback | None
+    on_drift: Callback | None
+    on_tool_call: Callback | None
+    on_token: Callback | None
+
+
+OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
 
 
 def _check_factory(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
@@ -155,15 +193,21 @@ class Options:
     )
 
 
-def merge(base: Options, given: Mapping[str, Any]) -> Options:
-    """``base`` with the keywords in ``given`` that are not :data:`UNSET` applied.
+def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> Options:
+    """``base`` with the keywords in ``given`` applied (:data:`UNSET` ones skipped).
 
     Callbacks (``on_*``) merge one by one: a stream's ``on_error`` replaces the session's
-    ``on_error`` but keeps its ``on_retry``.
+    ``on_error`` but keeps its ``on_retry``. An unknown keyword is a ``TypeError``, as it would
+    be for any Python function.
     """
     changes: dict[str, Any] = {}
     callbacks = dict(base.callbacks)
     for key, value in given.items():
+        if key not in OPTION_NAMES and key != "stream":
+            raise TypeError(
+                f"{where} got an unexpected keyword argument {key!r}; "
+                f"valid: {', '.join(sorted(OPTION_NAMES))}"
+            )
         if value is UNSET:
             continue
         if key in CALLBACK_NAMES:
