@@ -41,7 +41,9 @@ from l0._runtime._api import Session as Session
 from l0._runtime._api import run as run
 from l0._runtime._api import session as session
 from l0._runtime._options import AttemptContext as AttemptContext
+from l0._runtime._options import RunOptions as RunOptions
 from l0._runtime._stream import Stream as Stream
+from l0._runtime._wrap import wrap as wrap
 from l0._state import State as State
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "Reset",
     "Retry",
     "RetryContext",
+    "RunOptions",
     "Session",
     "SourceError",
     "State",
@@ -84,6 +87,7 @@ __all__ = [
     "events",
     "run",
     "session",
+    "wrap",
 ]
 
 

@@ -1,0 +1,131 @@
+"""``l0.wrap(client)``: an OpenAI-style client whose streaming chat completions are l0 streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from l0._errors import ConfigError
+from l0._runtime._api import run
+from l0._runtime._options import AttemptContext, Factory, RunOptions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from l0._runtime._stream import Stream
+
+__all__ = ["wrap"]
+
+C = TypeVar("C")
+
+_WRAPPED = (("chat",), ("chat", "completions"))
+
+
+def wrap(client: C, **options: Unpack[RunOptions]) -> C:
+    """``client`` (an ``openai.AsyncOpenAI`` or anything shaped like it), made reliable.
+
+    ``await client.chat.completions.create(..., stream=True)`` returns an :class:`~l0.Stream`
+    (iterate it, or ``await stream.read()``); calls without ``stream=True`` and every other
+    attribute of the client pass through untouched. The keywords are those of :func:`l0.run`,
+    except that each of ``fallbacks`` may be a model name (the same client, another model), a
+    client (the same request on it), a ``(client, model)`` pair, or a plain factory.
+    """
+    if _completions(client) is None:
+        raise ConfigError(f"{type(client).__name__} has no chat.completions.create() to wrap")
+    fallbacks = options.pop("fallbacks", None)
+    if fallbacks is not None and (isinstance(fallbacks, (str, bytes)) or callable(fallbacks)):
+        raise ConfigError("fallbacks must be a list (of model names, clients, or factories)")
+    entries = tuple(fallbacks or ())
+    for entry in entries:
+        _check_fallback(entry)
+    return cast("C", _Proxy(client, (), _Wrapper(client, entries, options)))
+
+
+def _check_fallback(entry: object) -> None:
+    if isinstance(entry, str) or _completions(entry) is not None or callable(entry):
+        return
+    if isinstance(entry, tuple):
+        pair = cast("tuple[Any, ...]", entry)
+        if len(pair) == 2 and _completions(pair[0]) is not None and isinstance(pair[1], str):
+            return
+        raise ConfigError(f"a fallback pair must be (client, model name), got {pair!r}")
+    raise ConfigError(
+        "a fallback must be a model name, a client, a (client, model) pair or a factory, "
+        f"got {type(entry).__name__}"
+    )
+
+
+class _Wrapper:
+    __slots__ = ("client", "fallbacks", "options")
+
+    def __init__(self, client: object, fallbacks: tuple[Any, ...], options: RunOptions) -> None:
+        self.client = client
+        self.fallbacks = fallbacks
+        self.options = options
+
+    def create(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def create(*args: Any, **kwargs: Any) -> Any:
+            if args or not kwargs.get("stream"):
+                return original(*args, **kwargs)
+            primary = _factory(self.client, kwargs, None)
+            others = [self._fallback(entry, kwargs) for entry in self.fallbacks]
+            options = cast("RunOptions", {**self.options, "fallbacks": others})
+            stream: Stream = run(primary, **options)
+            return stream
+
+        return create
+
+    def _fallback(self, entry: Any, request: Mapping[str, Any]) -> Factory:
+        # Entries were checked by wrap().
+        if isinstance(entry, str):
+            return _factory(self.client, request, entry)
+        if isinstance(entry, tuple):
+            client, model = cast("tuple[object, str]", entry)
+            return _factory(client, request, model)
+        if _completions(entry) is not None:
+            return _factory(entry, request, None)
+        return cast("Factory", entry)
+
+
+def _completions(client: object) -> Any:
+    chat = getattr(client, "chat", None)
+    completions = getattr(chat, "completions", None)
+    return completions if callable(getattr(completions, "create", None)) else None
+
+
+def _factory(client: object, request: Mapping[str, Any], model: str | None) -> Factory:
+    completions = _completions(client)
+    if completions is None:
+        raise ConfigError(f"{type(client).__name__} has no chat.completions.create()")
+    body = dict(request)
+    if model is not None:
+        body["model"] = model
+
+    async def open_attempt(ctx: AttemptContext) -> Any:
+        del ctx  # the request is the same for every attempt (continuation changes that)
+        return await completions.create(**body)
+
+    return open_attempt
+
+
+class _Proxy:
+    """Passes everything through to ``target``, except the path to ``create``."""
+
+    __slots__ = ("_path", "_target", "_wrapper")
+
+    def __init__(self, target: object, path: tuple[str, ...], wrapper: _Wrapper) -> None:
+        self._target = target
+        self._path = path
+        self._wrapper = wrapper
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        path = (*self._path, name)
+        if path in _WRAPPED:
+            return _Proxy(value, path, self._wrapper)
+        if path == ("chat", "completions", "create"):
+            return self._wrapper.create(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<l0-wrapped {self._target!r}>"
