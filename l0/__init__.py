@@ -10,6 +10,8 @@ from l0._config import CheckIntervals as CheckIntervals
 from l0._config import Retry as Retry
 from l0._config import RetryContext as RetryContext
 from l0._config import Timeout as Timeout
+from l0._engine._continuation import Continuation as Continuation
+from l0._engine._continuation import continuation_messages as continuation_messages
 from l0._errors import AdapterNotFound as AdapterNotFound
 from l0._errors import AllStreamsExhausted as AllStreamsExhausted
 from l0._errors import ConfigError as ConfigError
@@ -53,6 +55,7 @@ __all__ = [
     "CheckIntervals",
     "Complete",
     "ConfigError",
+    "Continuation",
     "Data",
     "DriftDetected",
     "ErrorCategory",
@@ -84,6 +87,7 @@ __all__ = [
     "ToolCallError",
     "ZeroOutput",
     "adapters",
+    "continuation_messages",
     "events",
     "run",
     "session",

@@ -16,14 +16,17 @@ class State:
 
     ``content`` only ever holds the output of the current (finally: the successful) attempt:
     when an attempt fails, its partial output is discarded here and consumers get a
-    :class:`~l0.Reset` event.
+    :class:`~l0.Reset` event (unless the stream resumes from its checkpoint: then the output
+    is kept and the next attempt continues it).
     """
 
     __slots__ = (
+        "_joined",
+        "_joined_parts",
         "_parts",
         "aborted",
         "attempt",
-        "checkpoint",
+        "checkpoint_length",
         "completed",
         "data",
         "drift_detected",
@@ -31,6 +34,7 @@ class State:
         "errors",
         "fallback_index",
         "finish_reason",
+        "length",
         "model_retry_count",
         "network_retry_count",
         "progress",
@@ -41,9 +45,14 @@ class State:
     )
 
     def __init__(self) -> None:
-        self._parts: list[str] = []
+        self._parts: list[str] = []  # append-only within an attempt
+        self._joined = ""  # "".join(_parts[:_joined_parts]), extended on demand
+        self._joined_parts = 0
+        self.length = 0
+        """``len(content)``, kept as the output arrives."""
         self.token_count = 0
-        self.checkpoint = ""
+        self.checkpoint_length = 0
+        """How much of ``content`` is the checkpoint (the last known good output)."""
         self.model_retry_count = 0
         self.network_retry_count = 0
         self.fallback_index = 0
@@ -64,16 +73,25 @@ class State:
     def content(self) -> str:
         """The accumulated text of the current attempt."""
         parts = self._parts
-        if len(parts) > 1:
-            joined = "".join(parts)
-            parts[:] = [joined]
-            return joined
-        return parts[0] if parts else ""
+        if self._joined_parts < len(parts):
+            self._joined += "".join(parts[self._joined_parts :])
+            self._joined_parts = len(parts)
+        return self._joined
 
     @property
     def content_length(self) -> int:
         """``len(content)``."""
-        return len(self.content)
+        return self.length
+
+    @property
+    def checkpoint(self) -> str:
+        """The last known good output a resumed attempt continues from (``""``: none)."""
+        return self.content[: self.checkpoint_length] if self.checkpoint_length else ""
+
+    def add(self, text: str) -> None:
+        """Append output text (the engine's token path inlines this)."""
+        self._parts.append(text)
+        self.length += len(text)
 
     @property
     def retry_count(self) -> int:
@@ -82,8 +100,12 @@ class State:
 
     def discard_output(self) -> int:
         """Forget the current attempt's output; returns how many characters were discarded."""
-        discarded = self.content_length
+        discarded = self.length
         self._parts.clear()
+        self._joined = ""
+        self._joined_parts = 0
+        self.length = 0
+        self.checkpoint_length = 0
         self.token_count = 0
         self.finish_reason = None
         self.tool_calls = []

@@ -145,12 +145,23 @@ def test_base_shape_matches_spec() -> None:
     assert ObservabilityEvent.__struct_config__.tag_field == "type"
 
 
+# l0's documented additions to canonical events (optional fields after the canonical ones).
+L0_ADDITIONS: dict[str, list[str]] = {"CHECKPOINT_SAVED": ["offset", "length"]}
+
+
 @pytest.mark.parametrize("event_name", EVENT_NAMES)
 def test_fields_match_spec(event_name: str) -> None:
-    """Every spec field is present with its wire name, required status and type."""
+    """Every spec field is present with its wire name, required status and type; l0's own
+    additions come after them, with defaults."""
     cls = EVENT_CLASSES[EventType(event_name)]
     spec_fields: list[dict[str, Any]] = SPEC_EVENTS[event_name]["fields"]
     fields = own_fields(cls)
+    extra = L0_ADDITIONS.get(event_name, [])
+    if extra:
+        added = fields[len(fields) - len(extra) :]
+        assert [f.encode_name for f in added] == extra
+        assert all(not f.required for f in added)
+        fields = fields[: len(fields) - len(extra)]
     assert [f.encode_name for f in fields] == [sf["name"] for sf in spec_fields]
     for f, spec_field in zip(fields, spec_fields, strict=True):
         assert f.required == spec_field["required"], f.name
@@ -181,7 +192,8 @@ def test_round_trip(event_name: str) -> None:
     assert decoded == event
     assert decode_event(wire.decode()) == event
     spec_names = [sf["name"] for sf in SPEC_EVENTS[event_name]["fields"]]
-    assert list(json.loads(wire)) == ["type", "ts", "streamId", "context", *spec_names]
+    extra = L0_ADDITIONS.get(event_name, [])
+    assert list(json.loads(wire)) == ["type", "ts", "streamId", "context", *spec_names, *extra]
 
 
 @pytest.mark.parametrize("event_name", EVENT_NAMES)

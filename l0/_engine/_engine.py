@@ -20,6 +20,7 @@ import attrs
 from l0._config import Retry, RetryContext, Timeout
 from l0._context import FrozenDict
 from l0._engine._classify import classify
+from l0._engine._continuation import Continuation, Deduper
 from l0._engine._tools import ToolAssembler
 from l0._errors import (
     AllStreamsExhausted,
@@ -50,6 +51,7 @@ from l0.adapters._base import Finish as Finish_
 __all__ = ["Engine", "Fail", "Finish", "Notice", "StartAttempt"]
 
 _INF = math.inf
+_NEVER = 1 << 62  # a token count no stream reaches
 # Failures that no retry or fallback can mend: stop at once and raise them as they are.
 _FATAL_CODES = frozenset(
     {
@@ -134,6 +136,9 @@ class Engine:
         observed: bool = True,
         zero_backoff: bool = False,
         outer_deadline: float = _INF,
+        continuation: Continuation | None = None,
+        checkpoint_every: int = 10,
+        checkpoint_text: bool = False,
     ) -> None:
         if sources < 1:
             raise ValueError("an engine needs at least one source")
@@ -147,6 +152,16 @@ class Engine:
         self.observed = observed
         self.zero_backoff = zero_backoff
         self.outer_deadline = outer_deadline
+        self.continuation = continuation
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_text = checkpoint_text  # on_checkpoint wants the whole text each time
+        self._next_check = checkpoint_every if continuation is not None else _NEVER
+        self._checkpoint_parts = 0  # parts of the output already in the checkpoint
+        self._checkpoints = 0
+        self._resume = False  # the next attempt continues the checkpoint
+        self.resuming = False
+        """The current attempt continues the checkpoint (its repeat of it is removed)."""
+        self._dedupe: Deduper | None = None
         self.state = State()
         self.outbox: list[Notice] = []
         self.pending: list[StreamEvent] = []
@@ -230,6 +245,19 @@ class Engine:
         self._initial_deadline = now + initial if initial is not None else _INF
         if initial is not None:
             self._emit(obs.TimeoutStart, timeout_type="initial", configured_ms=initial * 1000)
+        self.resuming = self._resume
+        self._resume = False
+        self._dedupe = None
+        if self.resuming:
+            assert self.continuation is not None
+            state = self.state
+            checkpoint = state.checkpoint
+            self._dedupe = Deduper(checkpoint, self.continuation)
+            self._checkpoint_parts = len(state._parts)  # pyright: ignore[reportPrivateUsage]
+            self._emit(obs.ContinuationStart, checkpoint=checkpoint,
+                       token_count=state.token_count)  # fmt: skip
+            self._emit(obs.ResumeStart, "on_resume", (checkpoint, state.token_count),
+                       checkpoint=checkpoint, token_count=state.token_count)  # fmt: skip
 
     def attempt_ready(
         self, now: float, *, adapter: str, stream_type: str, requires_finish: bool
@@ -273,6 +301,11 @@ class Engine:
         )
         for chunk in chunks:
             if isinstance(chunk, str):
+                if chunk and self._dedupe is not None:
+                    chunk = self._dedupe.feed(chunk)  # noqa: PLW2901 - what is left of it
+                    self._other_content += 1  # content arrived, even if held back
+                    if self._dedupe.done:
+                        self._dedupe = None
                 if chunk:
                     events.append(self.on_text(chunk))
             elif isinstance(chunk, StreamEvent):
@@ -308,9 +341,12 @@ class Engine:
         """A non-empty text delta arrived."""
         state = self.state
         state._parts.append(text)  # pyright: ignore[reportPrivateUsage]
+        state.length += len(text)
         state.token_count += 1
         if not self._has_output and not text.isspace():
             self._first_output()
+        if state.token_count >= self._next_check:
+            self._periodic()
         return Token(value=text)
 
     def on_event(self, event: StreamEvent) -> StreamEvent | None:
@@ -323,7 +359,7 @@ class Engine:
             return event
         if isinstance(event, Message):
             if event.content:
-                state._parts.append(event.content)  # pyright: ignore[reportPrivateUsage]
+                state.add(event.content)
         elif isinstance(event, ToolCall):
             state.tool_calls.append(event)
             self._emit(obs.ToolRequested, "on_tool_call", (event.name, event.id, event.arguments),
@@ -338,6 +374,28 @@ class Engine:
         if not self._has_output:
             self._first_output()
         return event
+
+    def _periodic(self) -> None:
+        """Every ``checkpoint_every`` tokens: save the checkpoint."""
+        self._next_check = self.state.token_count + self._checkpoint_every
+        self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        """The output so far becomes the checkpoint. The event carries only what was added
+        since the previous one (``offset``/``length`` place it), so saving is linear overall."""
+        state = self.state
+        parts = state._parts  # pyright: ignore[reportPrivateUsage]
+        if self._checkpoint_parts >= len(parts):
+            return
+        delta = "".join(parts[self._checkpoint_parts :])
+        self._checkpoint_parts = len(parts)
+        offset = state.checkpoint_length
+        state.checkpoint_length = state.length
+        self._checkpoints += 1
+        text = state.checkpoint if self._checkpoint_text else delta
+        self._emit(obs.CheckpointSaved, "on_checkpoint", (text, state.token_count),
+                   checkpoint=delta, token_count=state.token_count, offset=offset,
+                   length=state.checkpoint_length)  # fmt: skip
 
     def _first_output(self) -> None:
         self._has_output = True
@@ -425,11 +483,16 @@ class Engine:
     def source_ended(self, now: float) -> Action:
         """The source's iterator finished."""
         self._now = now
+        if self._dedupe is not None:
+            rest = self._dedupe.finish()
+            self._dedupe = None
+            if rest:
+                self.pending.append(self.on_text(rest))
         if self._tools:
             error = self._deliver_tool_calls(self.pending)
             if error is not None:
                 return self._fail(error, now)
-        if not self._has_output:
+        if not self._has_output and not (self.resuming and self.state.length):
             return self._fail(ZeroOutput("the model returned no output"), now)
         if self._requires_finish and self.state.finish_reason is None:
             return self._fail(
@@ -473,7 +536,8 @@ class Engine:
         self._emit(obs.SessionSummary, token_count=state.token_count, start_ts=self._start_ts,
                    end_ts=self._ts(), drift_detected=state.drift_detected,
                    guardrail_violations=len(state.violations), fallback_depth=self.source_index,
-                   retry_count=state.retry_count, checkpoints_created=0)  # fmt: skip
+                   retry_count=state.retry_count,
+                   checkpoints_created=self._checkpoints)  # fmt: skip
         self._emit(obs.SessionEnd)
 
     # -- failure and recovery -------------------------------------------------------------
@@ -624,6 +688,11 @@ class Engine:
         self.outbox.append(Notice(error_event, "on_error", (error, False, False)))
         return Fail(final)
 
+    def _resumable(self) -> bool:
+        """Whether the next attempt can continue this one's output: continuation is on, there
+        is output, and no tool call is half-streamed (tool calls never resume half-way)."""
+        return self.continuation is not None and self.state.length > 0 and not self._tools
+
     def _discard(
         self,
         error: L0Error,
@@ -633,10 +702,22 @@ class Engine:
         next_source: int,
         next_attempt: int,
     ) -> None:
-        """Queue the consumer's ErrorEvent (and Reset, if it saw output) for the next attempt."""
+        """Queue the consumer's ErrorEvent (and Reset, if it saw output) for the next attempt,
+        or, when the stream can resume from its checkpoint, keep the output (no Reset)."""
+        pending = self.pending
+        if self._resumable():
+            self._save_checkpoint()
+            self._resume = True
+            self.state.finish_reason = None
+            pending.append(
+                ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback)
+            )
+            return
         had_output = self.content_seen > 0
         discarded = self.state.discard_output()
-        pending = self.pending
+        self._checkpoint_parts = 0
+        if self.continuation is not None:
+            self._next_check = self._checkpoint_every
         pending.append(ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback))
         if had_output:
             pending.append(

@@ -448,10 +448,18 @@ class DriftCheckSkipped(ObservabilityEvent, frozen=True, kw_only=True, tag="DRIF
 
 
 class CheckpointSaved(ObservabilityEvent, frozen=True, kw_only=True, tag="CHECKPOINT_SAVED"):
-    """A checkpoint of the output so far was stored."""
+    """A checkpoint of the output so far was stored.
+
+    So that saving checkpoints stays linear in the output, ``checkpoint`` holds only the text
+    added since the previous checkpoint, at ``offset`` in the output; ``length`` is the whole
+    checkpoint's length (the full text is ``stream.state.checkpoint``). These two fields are
+    l0's additions to the canonical event.
+    """
 
     checkpoint: str
     token_count: int
+    offset: int = 0
+    length: int = 0
 
 
 class ResumeStart(ObservabilityEvent, frozen=True, kw_only=True, tag="RESUME_START"):

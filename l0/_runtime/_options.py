@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 import attrs
 
 from l0._config import CheckIntervals, Retry, Timeout
+from l0._engine._continuation import Continuation
 from l0._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -63,8 +64,11 @@ class AttemptContext:
     """What a factory is told about the attempt it is called for.
 
     ``attempt`` is 1-based per source, ``source_index`` is 0 for the primary and *i* for
-    ``fallbacks[i - 1]``; ``checkpoint`` is the last known good output to continue from ("" if
-    none); ``error`` is why the previous attempt failed.
+    ``fallbacks[i - 1]``; ``error`` is why the previous attempt failed. When the stream resumes
+    (``continue_from_last_good_token``), ``checkpoint`` is the output to continue (``""``
+    otherwise) and ``continuation_prompt`` what to ask the model (see
+    :class:`~l0.Continuation`): send both, e.g. with :func:`l0.continuation_messages`, and l0
+    removes the new output's repeat of the checkpoint.
     """
 
     attempt: int
@@ -72,7 +76,13 @@ class AttemptContext:
     is_retry: bool
     is_fallback: bool
     checkpoint: str = ""
+    continuation_prompt: str = ""
     error: L0Error | None = None
+
+    @property
+    def is_resume(self) -> bool:
+        """Whether this attempt continues a checkpoint."""
+        return bool(self.checkpoint)
 
 
 Factory = Callable[..., Any]
@@ -97,6 +107,7 @@ class RunOptions(TypedDict, total=False):
     context: Mapping[str, Any] | None
     adapter: Adapter | str | None
     seed: int | None
+    continue_from_last_good_token: bool | Continuation | None
     on_start: Callback | None
     on_complete: Callback | None
     on_error: Callback | None
@@ -170,6 +181,19 @@ def _to_fallbacks(value: Sequence[Factory] | None) -> tuple[Factory, ...]:
     return tuple(value)
 
 
+def _to_continuation(value: bool | Continuation | None) -> Continuation | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Continuation()
+    if not isinstance(value, Continuation):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(
+            "continue_from_last_good_token must be True, False, None or an l0.Continuation, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
 def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
     return {}
 
@@ -188,6 +212,9 @@ class Options:
     context: Mapping[str, Any] | None = None
     adapter: Adapter | str | None = None
     seed: int | None = None
+    continue_from_last_good_token: Continuation | None = attrs.field(
+        default=None, converter=_to_continuation
+    )
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
         factory=_no_callbacks, validator=_check_callbacks
     )

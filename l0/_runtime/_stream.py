@@ -98,6 +98,9 @@ class _Lifecycle:
             context=freeze_context(options.context),
             observed=self.dispatch.observed,
             zero_backoff=testing.enabled,
+            continuation=options.continue_from_last_good_token,
+            checkpoint_every=options.check_intervals.checkpoint,
+            checkpoint_text=options.callbacks.get("on_checkpoint") is not None,
         )
         self.guard = Guard()
         self.source: Any = None
@@ -141,12 +144,17 @@ class _Lifecycle:
                 scope.cancel()
             if self.wants_context[index]:
                 state = engine.state
+                checkpoint = state.checkpoint if engine.resuming else ""
+                continuation = engine.continuation
                 ctx = AttemptContext(
                     attempt=action.attempt,
                     source_index=index,
                     is_retry=action.is_retry,
                     is_fallback=action.is_fallback,
-                    checkpoint=state.checkpoint,
+                    checkpoint=checkpoint,
+                    continuation_prompt=(
+                        continuation.prompt(checkpoint) if continuation and checkpoint else ""
+                    ),
                     error=state.errors[-1] if state.errors else None,
                 )
                 obj = factory(ctx)
@@ -233,7 +241,9 @@ class _Lifecycle:
                 convert = adapter.convert
                 tap = self.raw_tap
                 # Text items go straight to the engine unless something must see each one.
-                fast_text = adapter.text_items and on_token is None and tap is None
+                fast_text = (
+                    adapter.text_items and on_token is None and tap is None and not engine.resuming
+                )
                 guard = self.guard
                 pump = pump_items(source, isinstance(source, AsyncGeneratorType))
                 step: Callable[[None], object] = pump.send
@@ -270,7 +280,7 @@ class _Lifecycle:
                     item = cast("tuple[object]", value)[0] if type(value) is tuple else value
                     if tap is not None:
                         tap.append(item)
-                    if adapter.text_items and isinstance(item, str):
+                    if adapter.text_items and isinstance(item, str) and not engine.resuming:
                         if item:
                             token = on_text(item)
                             if engine.outbox:

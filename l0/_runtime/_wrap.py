@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from l0._engine._continuation import continuation_messages
 from l0._errors import ConfigError
 from l0._runtime._api import run
 from l0._runtime._options import AttemptContext, Factory, RunOptions
@@ -102,7 +103,12 @@ def _factory(client: object, request: Mapping[str, Any], model: str | None) -> F
         body["model"] = model
 
     async def open_attempt(ctx: AttemptContext) -> Any:
-        del ctx  # the request is the same for every attempt (continuation changes that)
+        if ctx.checkpoint and "messages" in body:
+            # Resuming: ask the model to continue its partial reply.
+            messages = continuation_messages(
+                body["messages"], ctx.checkpoint, ctx.continuation_prompt
+            )
+            return await completions.create(**{**body, "messages": messages})
         return await completions.create(**body)
 
     return open_attempt
