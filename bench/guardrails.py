@@ -1,0 +1,187 @@
+"""Per-token cost of guardrails and drift detection, and whether it stays flat.
+
+    python3 -m uv run python bench/guardrails.py [--tokens N ...] [--repeat R] [--rules]
+
+Feeds generated prose with some markdown (headings, lists, tables, code blocks, inline code,
+dollar amounts) as ~4-character tokens, in batches of 5 tokens, the way the engine will:
+``Guardrails.recommended()`` through ``checker.feed(delta, offset)`` and ``finish(text)``, and
+``DriftDetector()`` through ``monitor.feed(delta)``. Prints the cost per token
+(microseconds) at each size and the ratio 100k/2k, which must stay at or below 1.25 (the
+cost per token must not grow with the output); exits with status 1 if it does not.
+``--rules`` adds the cost of each recommended rule on its own. Each figure is the fastest
+of ``--repeat`` runs taken in interleaved rounds (every figure once per round, in a rotated
+order), the estimate least disturbed by other load on a shared machine; the garbage
+collector stays on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from l0._guardrails import DriftDetector, Guardrails  # noqa: E402
+
+TOKEN_CHARS = 4
+BATCH = 5
+TARGET_GROWTH = 1.25
+
+_VOCABULARY = (
+    "the of and to in is that for it as with was on be by this are from or an at which "
+    "not have has but all can more one will their they also its when there some into than "
+    "other time these system data model value user first each new used may such only two "
+    "process output result example function between through where after most state number "
+    "stream token request response error retry policy network server client memory cache "
+    "file line text code level point order case part form change test run build source "
+    "design simple large small fast slow early late high low strong clear open short long "
+    "method approach problem solution question answer reason detail section table figure "
+    "measure compare improve reduce increase handle support provide include require allow "
+    "return create update delete select define describe explain consider follow remain "
+    "because however while although therefore instead often usually rarely always never "
+    "quickly carefully directly entirely partly mostly nearly roughly exactly especially"
+)
+_WORDS = _VOCABULARY.split()
+
+
+def prose(chars: int, seed: int = 7) -> str:
+    """At least ``chars`` characters of varied prose and markdown (deterministic)."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    size = 0
+
+    def sentence() -> str:
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(6, 22))]
+        if rng.random() < 0.3:
+            words[rng.randrange(len(words))] += ","
+        if rng.random() < 0.15:
+            words[rng.randrange(len(words))] = f"`{rng.choice(_WORDS)}()`"
+        if rng.random() < 0.1:
+            words[rng.randrange(len(words))] = f"${rng.randint(2, 999)}"
+        if rng.random() < 0.1:
+            words[rng.randrange(len(words))] = f"**{rng.choice(_WORDS)}**"
+        text = " ".join(words)
+        return text[0].upper() + text[1:] + rng.choice(".....?!")
+
+    section = 0
+    while size < chars:
+        roll = rng.random()
+        if roll < 0.08:
+            section += 1
+            block = f"## {sentence()[:-1]} {section}\n\n"
+        elif roll < 0.18:
+            items = [f"- {sentence()}" for _ in range(rng.randint(3, 5))]
+            block = "\n".join(items) + "\n\n"
+        elif roll < 0.24:
+            name = rng.choice(_WORDS)
+            body = [
+                f"def {name}_{section}(items, limit=10):",
+                f'    """{sentence()}"""',
+                "    out = {k: [v, v * 2] for k, v in items.items() if v > limit}",
+                f'    return out.get("{rng.choice(_WORDS)}", [])',
+            ]
+            block = "```python\n" + "\n".join(body) + "\n```\n\n"
+        elif roll < 0.28:
+            rows = ["| name | value | note |", "| --- | ---: | --- |"]
+            rows += [
+                f"| {rng.choice(_WORDS)} | {rng.randint(1, 99)} | {rng.choice(_WORDS)} |"
+                for _ in range(rng.randint(2, 5))
+            ]
+            block = "\n".join(rows) + "\n\n"
+        else:
+            block = " ".join(sentence() for _ in range(rng.randint(2, 6))) + "\n\n"
+        parts.append(block)
+        size += len(block)
+    return "".join(parts)
+
+
+def batches(text: str) -> list[tuple[str, int]]:
+    """``(delta, offset)``: ``BATCH`` tokens of ``TOKEN_CHARS`` characters each."""
+    step = TOKEN_CHARS * BATCH
+    return [(text[i : i + step], i) for i in range(0, len(text), step)]
+
+
+def run_guardrails(
+    make: Callable[[], Guardrails], text: str, deltas: list[tuple[str, int]]
+) -> float:
+    checker = make().start()
+    feed = checker.feed
+    t0 = time.perf_counter()
+    for delta, offset in deltas:
+        feed(delta, offset)
+    checker.finish(text)
+    return time.perf_counter() - t0
+
+
+def run_drift(text: str, deltas: list[tuple[str, int]]) -> float:
+    monitor = DriftDetector().start()
+    feed = monitor.feed
+    t0 = time.perf_counter()
+    for delta, _ in deltas:
+        feed(delta)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, nargs="+", default=[2_000, 20_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs per figure")
+    parser.add_argument("--rules", action="store_true", help="also time each rule alone")
+    args = parser.parse_args()
+    sizes: list[int] = sorted(args.tokens)
+    full = prose(max(sizes) * TOKEN_CHARS + TOKEN_CHARS)
+    variants: dict[str, Callable[[str, list[tuple[str, int]]], float]] = {
+        "guardrails (recommended)": lambda t, d: run_guardrails(Guardrails.recommended, t, d),
+        "drift (default config)": run_drift,
+    }
+    if args.rules:
+        for rule in Guardrails.recommended():
+
+            def one(t: str, d: list[tuple[str, int]], name: str = rule.name) -> float:
+                return run_guardrails(
+                    lambda: Guardrails.recommended().without(
+                        *(n for n in Guardrails.recommended().names if n != name)
+                    ),
+                    t,
+                    d,
+                )
+
+            variants[f"  rule {rule.name}"] = one
+    inputs = {n: (full[: n * TOKEN_CHARS], batches(full[: n * TOKEN_CHARS])) for n in sizes}
+    jobs = [(name, n) for name in variants for n in sizes]
+    samples: dict[tuple[str, int], list[float]] = {job: [] for job in jobs}
+    for name, n in jobs:  # warm-up
+        variants[name](*inputs[n])
+    for r in range(args.repeat):
+        # every figure once per round, in an order rotated from round to round
+        for name, n in jobs[r % len(jobs) :] + jobs[: r % len(jobs)]:
+            gc.collect()
+            samples[name, n].append(variants[name](*inputs[n]) / n * 1e6)
+    results = {name: {n: min(samples[name, n]) for n in sizes} for name in variants}
+    header = f"{'us per token':<28}" + "".join(f"{n:>10,}" for n in sizes)
+    lo, hi = sizes[0], sizes[-1]
+    print(
+        f"tokens of {TOKEN_CHARS} chars, fed {BATCH} at a time; best of {args.repeat} "
+        f"interleaved runs; Python {sys.version.split()[0]}"
+    )
+    print(header + f"{f'{hi // 1000}k/{lo // 1000}k':>12}")
+    failed = False
+    for name, row in results.items():
+        ratio = row[hi] / row[lo]
+        flat = ratio <= TARGET_GROWTH
+        if not name.startswith(" "):
+            failed |= not flat
+        mark = "" if name.startswith(" ") else ("  ok" if flat else "  > 1.25!")
+        print(f"{name:<28}" + "".join(f"{row[n]:>10.2f}" for n in sizes) + f"{ratio:>12.2f}{mark}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
