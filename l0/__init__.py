@@ -4,6 +4,9 @@ Wrap any model stream with :func:`run` and get back a :class:`Stream` that retri
 times out, and tells you exactly what happened.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from l0 import adapters as adapters
 from l0 import events as events
 from l0._config import CheckIntervals as CheckIntervals
@@ -57,12 +60,15 @@ __all__ = [
     "ConfigError",
     "Continuation",
     "Data",
+    "DriftConfig",
     "DriftDetected",
+    "DriftDetector",
     "ErrorCategory",
     "ErrorCode",
     "ErrorEvent",
     "FeatureNotEnabled",
     "GuardrailViolationError",
+    "Guardrails",
     "InvalidStream",
     "L0Error",
     "Message",
@@ -71,6 +77,7 @@ __all__ = [
     "Reset",
     "Retry",
     "RetryContext",
+    "Rule",
     "RunOptions",
     "Session",
     "SourceError",
@@ -89,16 +96,45 @@ __all__ = [
     "adapters",
     "continuation_messages",
     "events",
+    "guardrails",
     "run",
     "session",
     "wrap",
 ]
 
 
+# Imported on first use, so that ``import l0`` stays fast (guardrails compile their patterns).
+_LAZY: dict[str, str] = {
+    "guardrails": "",
+    "Guardrails": "guardrails",
+    "Rule": "guardrails",
+    "DriftConfig": "guardrails",
+    "DriftDetector": "guardrails",
+}
+
+if TYPE_CHECKING:
+    from l0 import guardrails as guardrails
+    from l0.guardrails import DriftConfig as DriftConfig
+    from l0.guardrails import DriftDetector as DriftDetector
+    from l0.guardrails import Guardrails as Guardrails
+    from l0.guardrails import Rule as Rule
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'l0' has no attribute {name!r}")
+    module = importlib.import_module("l0.guardrails")
+    value = module if not _LAZY[name] else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
 def _fixup_module_metadata() -> None:
     # Reprs, tracebacks, docs and pickle say l0.Retry, not l0._config.Retry.
     namespace = globals()
     for name in __all__:
+        if name in _LAZY:
+            continue
         obj = namespace[name]
         if getattr(obj, "__module__", "").startswith("l0._"):
             try:

@@ -32,7 +32,7 @@ CANONICAL = json.loads((HERE / "lifecycle-scenarios.json").read_text())["scenari
 OWN = json.loads((HERE / "l0-scenarios.json").read_text())["scenarios"]
 
 # Scenarios whose config needs a feature built by a later issue, with that feature.
-NEEDS: dict[str, str] = {"retry-on-guardrail": "streaming guardrails (issue 5)"}
+NEEDS: dict[str, str] = {}
 
 
 def _attempt_source(spec: dict[str, Any]) -> Callable[[], AsyncIterator[str]]:
@@ -84,6 +84,15 @@ def _options(config: dict[str, Any]) -> dict[str, Any]:
         "fallbacks": [_scripted([spec]) for spec in config.get("fallbackStreams", [])],
         "context": config.get("context"),
     }
+    attempts = config.get("attempts", config.get("primaryAttempts", []))
+    rejected = {"".join(a.get("tokens", [])) for a in attempts if a.get("guardrailFails")}
+    if rejected:
+        # "guardrailFails": a rule that rejects exactly those attempts' output.
+        options["guardrails"] = [
+            l0.Rule.completion(
+                "scenario", lambda text: "rejected by the scenario" if text in rejected else None
+            )
+        ]
     if "retry" in config:
         retry = config["retry"]
         options["retry"] = l0.Retry(

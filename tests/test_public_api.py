@@ -16,9 +16,23 @@ def test_all_lists_exactly_the_public_names() -> None:
     """``l0.__all__`` is sorted and equals the public names of the package."""
     # (pytest's assertion rewriting of plugin distributions adds "@py_..." names.)
     public = {name for name in vars(l0) if name.isidentifier() and not name.startswith("_")}
-    public -= {"testing"}  # a subpackage, imported explicitly by users
+    public -= {"testing", "monitoring"}  # subpackages, imported explicitly by users
+    public -= {"importlib", "TYPE_CHECKING", "Any"}  # the lazy loader's own imports
+    lazy = {"guardrails", "Guardrails", "Rule", "DriftConfig", "DriftDetector"}
     assert sorted(l0.__all__) == l0.__all__
-    assert set(l0.__all__) == public
+    assert set(l0.__all__) == public | lazy
+
+
+def test_guardrails_are_imported_on_first_use() -> None:
+    """``import l0`` does not import the guardrails (they compile patterns); using
+    ``l0.Guardrails`` does, and the lazy names are the real ones."""
+    code = (
+        "import sys, l0; assert 'l0._guardrails' not in sys.modules; "
+        "g = l0.Guardrails.minimal(); assert 'l0._guardrails' in sys.modules; "
+        "from l0.guardrails import Guardrails; assert l0.Guardrails is Guardrails; "
+        "assert l0.Rule.__module__ == 'l0.guardrails'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_public_names_have_public_module_paths() -> None:
@@ -26,7 +40,7 @@ def test_public_names_have_public_module_paths() -> None:
     for name in l0.__all__:
         obj = getattr(l0, name)
         if isinstance(obj, type):
-            assert obj.__module__ == "l0", name
+            assert obj.__module__ in ("l0", "l0.guardrails"), name
     assert l0.events.SessionStart.__module__ == "l0.events"
     assert repr(l0.Retry()).startswith("Retry(")
 

@@ -19,20 +19,25 @@ import attrs
 
 from l0._config import Retry, RetryContext, Timeout
 from l0._context import FrozenDict
+from l0._engine._checks import Checks
 from l0._engine._classify import classify
 from l0._engine._continuation import Continuation, Deduper
 from l0._engine._tools import ToolAssembler
 from l0._errors import (
     AllStreamsExhausted,
+    DriftDetected,
     ErrorCode,
+    GuardrailViolationError,
     InvalidStream,
     L0Error,
+    SourceError,
     StreamAborted,
     StreamTimeout,
     StreamTruncated,
     ZeroOutput,
 )
 from l0._events import _observability as obs
+from l0._events._observability import GuardrailViolation
 from l0._events._stream import (
     Complete,
     Data,
@@ -139,6 +144,9 @@ class Engine:
         continuation: Continuation | None = None,
         checkpoint_every: int = 10,
         checkpoint_text: bool = False,
+        checks: Checks | None = None,
+        guardrails_every: int = 5,
+        drift_every: int = 10,
     ) -> None:
         if sources < 1:
             raise ValueError("an engine needs at least one source")
@@ -155,7 +163,15 @@ class Engine:
         self.continuation = continuation
         self._checkpoint_every = checkpoint_every
         self._checkpoint_text = checkpoint_text  # on_checkpoint wants the whole text each time
-        self._next_check = checkpoint_every if continuation is not None else _NEVER
+        self.checks = checks
+        self._guard_every = guardrails_every if checks and checks.guardrails else _NEVER
+        self._drift_every = drift_every if checks and checks.drift else _NEVER
+        self._ckpt_every = checkpoint_every if continuation is not None else _NEVER
+        self._next_guard = self._next_drift = self._next_ckpt = 0
+        self._next_check = _NEVER
+        self.failure: L0Error | None = None
+        """An attempt failure found on the token path (a guardrail or drift verdict): the
+        runtime ends the attempt with it after delivering the engine's notices."""
         self._checkpoint_parts = 0  # parts of the output already in the checkpoint
         self._checkpoints = 0
         self._resume = False  # the next attempt continues the checkpoint
@@ -248,6 +264,10 @@ class Engine:
         self.resuming = self._resume
         self._resume = False
         self._dedupe = None
+        self.failure = None
+        if self.checks is not None:
+            self.checks.start_attempt()
+        self._schedule(self.state.token_count)
         if self.resuming:
             assert self.continuation is not None
             state = self.state
@@ -375,14 +395,111 @@ class Engine:
             self._first_output()
         return event
 
+    def _schedule(self, base: int) -> None:
+        """Next check points counted from ``base`` tokens (a new attempt's start)."""
+        self._next_guard = base + self._guard_every
+        self._next_drift = base + self._drift_every
+        self._next_ckpt = base + self._ckpt_every
+        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
+
     def _periodic(self) -> None:
-        """Every ``checkpoint_every`` tokens: save the checkpoint."""
-        self._next_check = self.state.token_count + self._checkpoint_every
-        self._save_checkpoint()
+        """Every few tokens: streaming guardrails, drift, checkpoint (``CheckIntervals``)."""
+        n = self.state.token_count
+        if n >= self._next_guard:
+            self._next_guard = n + self._guard_every
+            self._check_guardrails()
+        if n >= self._next_drift and self.failure is None:
+            self._next_drift = n + self._drift_every
+            self._check_drift()
+        if n >= self._next_ckpt and self.failure is None:
+            self._next_ckpt = n + self._ckpt_every
+            self._save_checkpoint()
+        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
+
+    def _fail_now(self, error: L0Error) -> None:
+        if self.failure is None:
+            self.failure = error
+            self.outbox.append(Notice(None, None, ()))  # makes the runtime look at once
+
+    def _check_guardrails(self) -> bool:
+        """Feed the streaming guardrails what they have not seen; False if that failed."""
+        checks = self.checks
+        if checks is None or checks.guard_checker is None:
+            return True
+        try:
+            found = checks.feed_guardrails(self.state._parts)  # pyright: ignore[reportPrivateUsage]
+        except Exception as exc:  # a user's rule raised
+            error = SourceError(f"a guardrail rule raised: {exc!r}")
+            error.__cause__ = exc
+            self._fail_now(error)
+            return False
+        return self._judge(found)
+
+    def _judge(self, found: Sequence[GuardrailViolation]) -> bool:
+        """Record violations (events, on_violation); fail on error/fatal ones. True if none
+        of them fails the attempt."""
+        if not found:
+            return True
+        state = self.state
+        count = len(self.checks.guardrails or ()) if self.checks else 0
+        self._emit(obs.GuardrailPhaseStart, phase="post", rule_count=count)
+        failing: list[GuardrailViolation] = []
+        fatal = False
+        for index, violation in enumerate(found):
+            state.violations.append(violation)
+            self._emit(obs.GuardrailRuleResult, "on_violation", (violation,), index=index,
+                       rule_id=violation.rule_id, passed=False, violation=violation)  # fmt: skip
+            if violation.severity == "fatal" or (
+                violation.severity == "error" and not violation.recoverable
+            ):
+                fatal = True
+                failing.append(violation)
+            elif violation.severity == "error":
+                failing.append(violation)
+        self._emit(obs.GuardrailPhaseEnd, phase="post", passed=not failing,
+                   violations=list(found), duration_ms=0.0)  # fmt: skip
+        if not failing:
+            return True
+        first = failing[0]
+        self._fail_now(
+            GuardrailViolationError(
+                f"guardrail {first.rule_id!r}: {first.message}", fatal=fatal, violations=failing
+            )
+        )
+        return False
+
+    def _check_drift(self) -> None:
+        checks = self.checks
+        if checks is None or checks.drift_monitor is None:
+            return
+        result = checks.feed_drift(self.state._parts)  # pyright: ignore[reportPrivateUsage]
+        if result is None:
+            return
+        if not result.detected:
+            if self.observed:
+                self._emit(obs.DriftCheckResult, detected=False, score=result.score,
+                           metrics=dict(result.details), threshold=result.threshold)  # fmt: skip
+            return
+        state = self.state
+        state.drift_detected = True
+        self._emit(obs.DriftCheckResult, "on_drift", (list(result.types), result.confidence),
+                   detected=True, score=result.score, metrics=dict(result.details),
+                   threshold=result.threshold)  # fmt: skip
+        action = checks.drift_monitor.action
+        if action != "record":
+            error = DriftDetected(
+                f"the output drifted ({', '.join(result.types)}; confidence "
+                f"{result.confidence:.2f})",
+                retryable=action == "retry",
+                metadata={"types": list(result.types), "halt": action == "halt"},
+            )
+            self._fail_now(error)
 
     def _save_checkpoint(self) -> None:
         """The output so far becomes the checkpoint. The event carries only what was added
         since the previous one (``offset``/``length`` place it), so saving is linear overall."""
+        if not self._check_guardrails():
+            return
         state = self.state
         parts = state._parts  # pyright: ignore[reportPrivateUsage]
         if self._checkpoint_parts >= len(parts):
@@ -492,6 +609,20 @@ class Engine:
             error = self._deliver_tool_calls(self.pending)
             if error is not None:
                 return self._fail(error, now)
+        checks = self.checks
+        if checks is not None and checks.guard_checker is not None and self.failure is None:
+            self._check_guardrails()
+            if self.failure is None:
+                try:
+                    found = checks.finish_guardrails(self.state.content)
+                except Exception as exc:  # a user's rule raised
+                    error = SourceError(f"a guardrail rule raised: {exc!r}")
+                    error.__cause__ = exc
+                    self._fail_now(error)
+                else:
+                    self._judge(found)
+        if self.failure is not None:
+            return self.take_failure(now)
         if not self._has_output and not (self.resuming and self.state.length):
             return self._fail(ZeroOutput("the model returned no output"), now)
         if self._requires_finish and self.state.finish_reason is None:
@@ -499,6 +630,12 @@ class Engine:
                 StreamTruncated("the stream ended without a finish reason (truncated)"), now
             )
         return self._complete()
+
+    def take_failure(self, now: float) -> Action:
+        """End the attempt with the failure found on the token path (see :attr:`failure`)."""
+        error = self.failure
+        assert error is not None
+        return self._fail(error, now)
 
     def source_failed(self, error: L0Error, now: float) -> Action:
         """The factory, adapter or iterator raised; ``error`` is already classified."""
@@ -573,7 +710,7 @@ class Engine:
         retry = self.retry
         self._stamp(error)
         state.errors.append(error)
-        fatal = error.code in _FATAL_CODES
+        fatal = error.code in _FATAL_CODES or error.metadata.get("halt") is True
         counts = error.counts_toward_limit
         reason = _REASON_TEXT.get(error.retry_reason, "Stream error")
 
@@ -691,7 +828,11 @@ class Engine:
     def _resumable(self) -> bool:
         """Whether the next attempt can continue this one's output: continuation is on, there
         is output, and no tool call is half-streamed (tool calls never resume half-way)."""
-        return self.continuation is not None and self.state.length > 0 and not self._tools
+        if self.continuation is None or not self.state.length or self._tools:
+            return False
+        if isinstance(self.failure, GuardrailViolationError):
+            return False  # the output itself was rejected
+        return self._check_guardrails()
 
     def _discard(
         self,
@@ -716,8 +857,6 @@ class Engine:
         had_output = self.content_seen > 0
         discarded = self.state.discard_output()
         self._checkpoint_parts = 0
-        if self.continuation is not None:
-            self._next_check = self._checkpoint_every
         pending.append(ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback))
         if had_output:
             pending.append(

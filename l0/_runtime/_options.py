@@ -15,6 +15,7 @@ from l0._errors import ConfigError
 
 if TYPE_CHECKING:
     from l0._errors import L0Error
+    from l0._guardrails import DriftConfig, DriftDetector, Guardrails, Rule
     from l0.adapters import Adapter
 
 __all__ = [
@@ -108,6 +109,8 @@ class RunOptions(TypedDict, total=False):
     adapter: Adapter | str | None
     seed: int | None
     continue_from_last_good_token: bool | Continuation | None
+    guardrails: Guardrails | Sequence[Rule] | None
+    drift: bool | DriftConfig | DriftDetector | None
     on_start: Callback | None
     on_complete: Callback | None
     on_error: Callback | None
@@ -194,6 +197,45 @@ def _to_continuation(value: bool | Continuation | None) -> Continuation | None:
     return value
 
 
+def _to_guardrails(value: Guardrails | Sequence[Rule] | None) -> Guardrails | None:
+    if value is None:
+        return None
+    from l0._guardrails import Guardrails, Rule  # noqa: PLC0415 - only streams that use them
+
+    if isinstance(value, Rule):
+        value = Guardrails([value])
+    elif not isinstance(value, Guardrails):
+        rules = list(value)
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, Rule):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ConfigError(f"guardrails[{i}] must be an l0.Rule, got {type(rule).__name__}")
+        value = Guardrails(rules)
+    if value.has_async:
+        names = [rule.name for rule in value if rule.is_async]
+        raise ConfigError(
+            f"async guardrail rules are not supported yet ({', '.join(names)}): make the "
+            "check synchronous"
+        )
+    return value if value else None
+
+
+def _to_drift(value: bool | DriftConfig | DriftDetector | None) -> DriftDetector | None:
+    if value is None or value is False:
+        return None
+    from l0._guardrails import DriftConfig, DriftDetector  # noqa: PLC0415 - only when used
+
+    if value is True:
+        return DriftDetector()
+    if isinstance(value, DriftConfig):
+        return DriftDetector(value)
+    if not isinstance(value, DriftDetector):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(
+            f"drift must be True, an l0.DriftConfig or an l0.DriftDetector, got "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
 def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
     return {}
 
@@ -215,6 +257,8 @@ class Options:
     continue_from_last_good_token: Continuation | None = attrs.field(
         default=None, converter=_to_continuation
     )
+    guardrails: Guardrails | None = attrs.field(default=None, converter=_to_guardrails)
+    drift: DriftDetector | None = attrs.field(default=None, converter=_to_drift)
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
         factory=_no_callbacks, validator=_check_callbacks
     )

@@ -24,6 +24,7 @@ import anyio
 from l0 import _testing_mode
 from l0._context import freeze_context, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
+from l0._engine._checks import Checks
 from l0._errors import ConfigError, L0Error, StreamClosed
 from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
@@ -42,6 +43,7 @@ CLEANUP_TIMEOUT = 5.0
 
 _END = object()  # the source finished
 _CUT = object()  # the read was cancelled (deadline or abort)
+_FAILED = object()  # the engine found a failure on the token path (guardrail, drift)
 
 
 async def _aclose_forcefully(source: Any) -> None:
@@ -101,6 +103,13 @@ class _Lifecycle:
             continuation=options.continue_from_last_good_token,
             checkpoint_every=options.check_intervals.checkpoint,
             checkpoint_text=options.callbacks.get("on_checkpoint") is not None,
+            checks=(
+                Checks(options.guardrails, options.drift)
+                if options.guardrails or options.drift
+                else None
+            ),
+            guardrails_every=options.check_intervals.guardrails,
+            drift_every=options.check_intervals.drift,
         )
         self.guard = Guard()
         self.source: Any = None
@@ -260,6 +269,9 @@ class _Lifecycle:
                                 token = on_text(value)  # pyright: ignore[reportArgumentType] - kind is str
                                 if engine.outbox:
                                     await self._flush()
+                                    if engine.failure is not None:
+                                        outcome = _FAILED
+                                        break
                                 yield token
                                 if guard.aborted:
                                     break
@@ -285,6 +297,9 @@ class _Lifecycle:
                             token = on_text(item)
                             if engine.outbox:
                                 await self._flush()
+                                if engine.failure is not None:
+                                    outcome = _FAILED
+                                    break
                             if on_token is not None:
                                 await dispatch.call("on_token", on_token, (item,))
                             yield token
@@ -292,6 +307,10 @@ class _Lifecycle:
                         outcome = engine.on_item(item, convert, events)
                         if engine.outbox:
                             await self._flush()
+                        if outcome is None and engine.failure is not None:
+                            events.clear()
+                            outcome = _FAILED
+                            break
                         for event in events:
                             if on_token is not None and type(event) is Token:
                                 await dispatch.call("on_token", on_token, (event.value,))
@@ -311,6 +330,8 @@ class _Lifecycle:
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
                         action = engine.timed_out(now)
+                    elif outcome is _FAILED:
+                        action = engine.take_failure(now)
                     else:
                         action = engine.source_failed(
                             self._classify(cast("Exception", outcome), adapter), now
