@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ from typing import Any, NoReturn
 
 from l0._errors import ConfigError
 
-__all__ = ["FrozenDict", "freeze_context", "new_stream_id"]
+__all__ = ["FrozenDict", "freeze_context", "new_seed", "new_stream_id"]
 
 
 class FrozenDict(dict[str, Any]):
@@ -67,10 +68,18 @@ def freeze_context(context: Mapping[str, Any] | None) -> FrozenDict | None:
     return frozen
 
 
+_random = random.Random(os.urandom(16))  # ids need uniqueness, not secrecy
+
+
+def new_seed() -> int:
+    """A fresh 64-bit seed for a stream's backoff RNG."""
+    return _random.getrandbits(64)
+
+
 def new_stream_id() -> str:
     """A UUID v7 (time-ordered) as a string."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random.getrandbits(80)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version
     value |= (rand >> 68) << 64 & (0xFFF << 64)  # 12 random bits

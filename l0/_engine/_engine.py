@@ -220,6 +220,11 @@ class Engine:
         args: tuple[Any, ...] = (),
         **fields: Any,
     ) -> None:
+        if not self.observed:
+            # Nobody listens to events: build none; a callback is still called.
+            if callback is not None:
+                self.outbox.append(Notice(None, callback, args))
+            return
         event = cls(ts=self._ts(), stream_id=self.stream_id, context=self.context, **fields)
         self.outbox.append(Notice(event, callback, args))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
@@ -292,8 +293,24 @@ def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> O
         raise ConfigError(str(exc)) from exc
 
 
+_WANTS_CONTEXT: dict[object, bool] = {}
+
+
 def wants_context(factory: Factory) -> bool:
-    """Whether ``factory`` takes a positional parameter (the :class:`AttemptContext`)."""
+    """Whether ``factory`` takes a positional parameter (the :class:`AttemptContext`).
+
+    Plain functions and lambdas are answered from their code object (a factory written as a
+    lambda is a new function on every call, with the same code)."""
+    if type(factory) is types.FunctionType and factory.__defaults__ is None:
+        code = factory.__code__
+        known = _WANTS_CONTEXT.get(code)
+        if known is None:
+            known = _WANTS_CONTEXT[code] = _wants_context(factory)
+        return known
+    return _wants_context(factory)
+
+
+def _wants_context(factory: Factory) -> bool:
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):

@@ -17,7 +17,27 @@ import anyio
 if TYPE_CHECKING:
     from l0._engine import Engine
 
-__all__ = ["Guard", "Read", "pump_items"]
+__all__ = ["Guard", "Read", "clock", "pump_items"]
+
+
+def clock() -> Callable[[], float]:
+    """The running backend's clock, as a plain function (``anyio.current_time`` looks the
+    backend up at every call; a stream looks it up once)."""
+    if "trio" in sys.modules:
+        import trio  # noqa: PLC0415 - loaded already if it is running
+
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return trio.current_time
+    import asyncio  # noqa: PLC0415
+
+    try:
+        return asyncio.get_running_loop().time
+    except RuntimeError:
+        return anyio.current_time
 
 
 class _Cut(BaseException):
@@ -36,11 +56,13 @@ def _is_immediate(value: object) -> bool:
 class Guard:
     """What :meth:`Stream.abort` needs to reach a read: the request, and the scope of a wait."""
 
-    __slots__ = ("aborted", "scope")
+    __slots__ = ("aborted", "now", "scope")
 
     def __init__(self) -> None:
         self.aborted = False
         self.scope: anyio.CancelScope | None = None
+        self.now: Callable[[], float] = anyio.current_time
+        """The backend's clock (set once the stream runs)."""
 
 
 def pump_items(source: Any, direct: bool) -> Generator[Any, Any, None]:
@@ -105,7 +127,8 @@ class Read:
         it = self._it
         value: object = self._first
         guard = self._guard
-        deadline = self._engine.wait_deadline(anyio.current_time())
+        now = guard.now
+        deadline = self._engine.wait_deadline(now())
         while True:
             kind: type = type(value)
             if kind is str or kind is tuple:
@@ -114,7 +137,7 @@ class Read:
                 if (
                     self.cut
                     or guard.aborted
-                    or (deadline != math.inf and anyio.current_time() >= deadline)
+                    or (deadline != math.inf and now() >= deadline)
                 ):
                     self.cut = True
                     try:

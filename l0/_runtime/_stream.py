@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
@@ -22,14 +21,14 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from l0 import _testing_mode
-from l0._context import freeze_context, new_stream_id
+from l0._context import freeze_context, new_seed, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
 from l0._engine._checks import Checks
 from l0._errors import ConfigError, L0Error, StreamClosed
 from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
-from l0._runtime._read import Guard, Read, pump_items
+from l0._runtime._read import Guard, Read, clock, pump_items
 from l0.adapters._base import Adapter
 from l0.adapters._registry import registered, resolve
 
@@ -85,7 +84,7 @@ class _Lifecycle:
         self.wants_context = tuple(wants_context(f) for f in self.factories)
         self.dispatch = Dispatcher(options.callbacks)
         self.seed: int = (
-            options.seed if options.seed is not None else int.from_bytes(os.urandom(8), "big")
+            options.seed if options.seed is not None else new_seed()
         )
         """The seed of the backoff-jitter RNG (record it to replay the stream exactly)."""
         self.stream_id: str = new_stream_id()
@@ -123,7 +122,7 @@ class _Lifecycle:
         """The outcome once a stop was requested: aborted, or closed from another task."""
         if self.close_pending:
             raise StreamClosed("the stream was closed by another task while it was being read")
-        return self.engine.abort(anyio.current_time())
+        return self.engine.abort(self.guard.now())
 
     async def _flush(self) -> None:
         engine = self.engine
@@ -147,7 +146,7 @@ class _Lifecycle:
         obj: Any = None
         adapter: Adapter | None = None
         source: Any = None
-        with anyio.CancelScope(deadline=engine.wait_deadline(anyio.current_time())) as scope:
+        with anyio.CancelScope(deadline=engine.wait_deadline(self.guard.now())) as scope:
             self.guard.scope = scope
             if self.guard.aborted:
                 scope.cancel()
@@ -177,7 +176,7 @@ class _Lifecycle:
         if scope.cancelled_caught or adapter is None:
             raise _Interrupted
         engine.attempt_ready(
-            anyio.current_time(),
+            self.guard.now(),
             adapter=adapter.name,
             stream_type=type(cast("object", obj)).__name__,
             requires_finish=adapter.requires_finish,
@@ -200,7 +199,8 @@ class _Lifecycle:
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
-        now = anyio.current_time()
+        self.guard.now = clock()
+        now = self.guard.now()
         engine.wall_offset = time.time() - now
         deadline = anyio.current_effective_deadline()
         engine.outer_deadline = deadline if deadline != -math.inf else now
@@ -228,18 +228,18 @@ class _Lifecycle:
                 if self.guard.aborted:
                     action = self._stopped()
                     continue
-                engine.begin_attempt(anyio.current_time(), action)
+                engine.begin_attempt(self.guard.now(), action)
                 if engine.outbox:
                     await self._flush()
                 adapter = None
                 try:
                     adapter, source = await self._open(action)
                 except _Interrupted:
-                    now = anyio.current_time()
+                    now = self.guard.now()
                     action = self._stopped() if self.guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
-                    now = anyio.current_time()
+                    now = self.guard.now()
                     action = engine.source_failed(self._classify(exc, adapter), now)
                     continue
                 self.source = source
@@ -325,7 +325,7 @@ class _Lifecycle:
                 if guard.aborted:
                     action = self._stopped()
                 else:
-                    now = anyio.current_time()
+                    now = self.guard.now()
                     if outcome is _END:
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
