@@ -88,6 +88,7 @@ class ErrorCode(str, enum.Enum):
     STREAM_CLOSED = "STREAM_CLOSED"
     INVALID_CONFIG = "INVALID_CONFIG"
     TOOL_CALL_INVALID = "TOOL_CALL_INVALID"
+    INVALID_JSON = "INVALID_JSON"
 
 
 class ErrorCategory(str, enum.Enum):
@@ -111,6 +112,7 @@ _CATEGORY: dict[ErrorCode, ErrorCategory] = {
     ErrorCode.DRIFT_DETECTED: ErrorCategory.CONTENT,
     ErrorCode.ZERO_OUTPUT: ErrorCategory.CONTENT,
     ErrorCode.TOOL_CALL_INVALID: ErrorCategory.CONTENT,
+    ErrorCode.INVALID_JSON: ErrorCategory.CONTENT,
     ErrorCode.INVALID_STREAM: ErrorCategory.INTERNAL,
     ErrorCode.ADAPTER_NOT_FOUND: ErrorCategory.INTERNAL,
     ErrorCode.FEATURE_NOT_ENABLED: ErrorCategory.INTERNAL,
