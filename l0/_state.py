@@ -38,6 +38,7 @@ class State:
         "model_retry_count",
         "network_retry_count",
         "progress",
+        "time_to_first_token",
         "token_count",
         "tool_calls",
         "usage",
@@ -62,6 +63,8 @@ class State:
         self.drift_detected = False
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.time_to_first_token: float | None = None
+        """Seconds from the start of the current attempt to its first content."""
         self.tool_calls: list[ToolCall] = []
         self.data: list[Data] = []
         self.progress: Progress | None = None
@@ -108,6 +111,7 @@ class State:
         self.checkpoint_length = 0
         self.token_count = 0
         self.finish_reason = None
+        self.time_to_first_token = None
         self.tool_calls = []
         self.data = []
         return discarded
@@ -124,6 +128,10 @@ class State:
             "completed": self.completed,
             "aborted": self.aborted,
             "finishReason": self.finish_reason,
+            "usage": dict(self.usage) if self.usage is not None else None,
+            "timeToFirstTokenMs": (
+                self.time_to_first_token * 1000 if self.time_to_first_token is not None else None
+            ),
         }
 
     def __repr__(self) -> str:

@@ -4,8 +4,10 @@ The runtime feeds it inputs (attempt began, content, a read started waiting, dea
 source ended, source failed, abort) together with the time ``now`` read from anyio's clock, and
 acts on what it returns: an :class:`Action` saying what to do next, plus the observability events
 and callback invocations queued in :attr:`Engine.outbox`, plus stream events queued in
-:attr:`Engine.pending` for the consumer. It never reads a clock, never draws randomness except
-from the RNG it is given, and never awaits, so the same inputs always give the same outputs.
+:attr:`Engine.pending` for the consumer. It reads no clock of its own (the one it may be given is
+read once per attempt, at its first content, for the time to first token), never draws
+randomness except from the RNG it is given, and never awaits, so the same inputs always give
+the same outputs.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ class Engine:
         checks: Checks | None = None,
         guardrails_every: int = 5,
         drift_every: int = 10,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if sources < 1:
             raise ValueError("an engine needs at least one source")
@@ -160,6 +163,8 @@ class Engine:
         self.observed = observed
         self.zero_backoff = zero_backoff
         self.outer_deadline = outer_deadline
+        self.clock = clock
+        """Read once per attempt, at its first content (``state.time_to_first_token``)."""
         self.continuation = continuation
         self._checkpoint_every = checkpoint_every
         self._checkpoint_text = checkpoint_text  # on_checkpoint wants the whole text each time
@@ -521,6 +526,9 @@ class Engine:
 
     def _first_output(self) -> None:
         self._has_output = True
+        if self.clock is not None:
+            self._now = max(self._now, self.clock())
+        self.state.time_to_first_token = self._now - self._attempt_start
         if self._down_since is not None:
             duration_ms = (self._now - self._down_since) * 1000
             self._emit(obs.NetworkRecovery, attempt_count=self._down_attempts,
@@ -659,6 +667,18 @@ class Engine:
         self._emit(obs.AbortCompleted, "on_abort", (state.token_count, state.content_length),
                    token_count=state.token_count, content_length=state.content_length)  # fmt: skip
         return Fail(error)
+
+    def interrupt(self, now: float) -> None:
+        """The consumer stopped without an outcome (cancelled, closed early, dropped): end the
+        session as aborted, so observers see every stream end."""
+        if self.finished:
+            return
+        self._now = now
+        state = self.state
+        self._emit(obs.AbortRequested, source="user")
+        self._end_session()
+        self._emit(obs.AbortCompleted, token_count=state.token_count,
+                   content_length=state.content_length)  # fmt: skip
 
     def _complete(self) -> Finish:
         state = self.state

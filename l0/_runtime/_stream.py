@@ -199,7 +199,7 @@ class _Lifecycle:
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
-        self.guard.now = clock()
+        self.guard.now = engine.clock = clock()
         now = self.guard.now()
         engine.wall_offset = time.time() - now
         deadline = anyio.current_effective_deadline()
@@ -348,6 +348,11 @@ class _Lifecycle:
             # engine decided, so the stream can't be read as if it had one.
             if not engine.finished:
                 self.interrupted = True
+                # Observers still see the stream end (as aborted): delivered shielded and
+                # bounded, since the consumer's scope may be cancelled.
+                engine.interrupt(self.guard.now())
+                with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await self._flush()
             raise
         finally:
             source, self.source = self.source, None
