@@ -4,7 +4,8 @@ Wrap any model stream with :func:`run` and get back a :class:`Stream` that retri
 times out, and tells you exactly what happened.
 """
 
-import importlib
+import contextlib as _contextlib
+import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
 from l0 import adapters as adapters
@@ -55,11 +56,17 @@ __all__ = [
     "AdapterNotFound",
     "AllStreamsExhausted",
     "AttemptContext",
+    "CandidateOutcome",
     "CheckIntervals",
     "Complete",
     "ConfigError",
+    "ConsensusFailed",
+    "ConsensusGroup",
+    "ConsensusResult",
+    "ContentRejected",
     "Continuation",
     "Data",
+    "Dissent",
     "DriftConfig",
     "DriftDetected",
     "DriftDetector",
@@ -67,13 +74,22 @@ __all__ = [
     "ErrorCode",
     "ErrorEvent",
     "FeatureNotEnabled",
+    "FieldAgreement",
     "GuardrailViolationError",
     "Guardrails",
     "InvalidStream",
     "L0Error",
     "Message",
     "NetworkError",
+    "ParallelResult",
+    "PipelineResult",
+    "PipelineStep",
+    "PipelineStepFailed",
+    "Pool",
+    "PoolClosed",
+    "PoolStats",
     "Progress",
+    "RaceResult",
     "Reset",
     "Retry",
     "RetryContext",
@@ -82,38 +98,107 @@ __all__ = [
     "Session",
     "SourceError",
     "State",
+    "StepResult",
     "Stream",
     "StreamAborted",
     "StreamClosed",
     "StreamEvent",
     "StreamTimeout",
     "StreamTruncated",
+    "TaskOutcome",
+    "TaskTelemetry",
     "Timeout",
     "Token",
     "ToolCall",
     "ToolCallError",
     "ZeroOutput",
     "adapters",
+    "batched",
+    "consensus",
     "continuation_messages",
     "events",
     "guardrails",
+    "jaccard_similarity",
+    "levenshtein_ratio",
+    "parallel",
+    "pipeline",
+    "pool",
+    "race",
     "run",
+    "sequential",
     "session",
+    "text_similarity",
     "wrap",
 ]
 
 
 # Imported on first use, so that ``import l0`` stays fast (guardrails compile their patterns).
-_LAZY: dict[str, str] = {
-    "guardrails": "",
-    "Guardrails": "guardrails",
-    "Rule": "guardrails",
-    "DriftConfig": "guardrails",
-    "DriftDetector": "guardrails",
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "guardrails": ("l0.guardrails", None),
+    "DriftConfig": ("l0.guardrails", "DriftConfig"),
+    "DriftDetector": ("l0.guardrails", "DriftDetector"),
+    "Guardrails": ("l0.guardrails", "Guardrails"),
+    "Rule": ("l0.guardrails", "Rule"),
+    "CandidateOutcome": ("l0._multi", "CandidateOutcome"),
+    "ConsensusFailed": ("l0._multi", "ConsensusFailed"),
+    "ConsensusGroup": ("l0._multi", "ConsensusGroup"),
+    "ConsensusResult": ("l0._multi", "ConsensusResult"),
+    "ContentRejected": ("l0._multi", "ContentRejected"),
+    "Dissent": ("l0._multi", "Dissent"),
+    "FieldAgreement": ("l0._multi", "FieldAgreement"),
+    "ParallelResult": ("l0._multi", "ParallelResult"),
+    "PipelineResult": ("l0._multi", "PipelineResult"),
+    "PipelineStep": ("l0._multi", "PipelineStep"),
+    "PipelineStepFailed": ("l0._multi", "PipelineStepFailed"),
+    "Pool": ("l0._multi", "Pool"),
+    "PoolClosed": ("l0._multi", "PoolClosed"),
+    "PoolStats": ("l0._multi", "PoolStats"),
+    "RaceResult": ("l0._multi", "RaceResult"),
+    "StepResult": ("l0._multi", "StepResult"),
+    "TaskOutcome": ("l0._multi", "TaskOutcome"),
+    "TaskTelemetry": ("l0._multi", "TaskTelemetry"),
+    "batched": ("l0._multi", "batched"),
+    "consensus": ("l0._multi", "consensus"),
+    "jaccard_similarity": ("l0._multi", "jaccard_similarity"),
+    "levenshtein_ratio": ("l0._multi", "levenshtein_ratio"),
+    "parallel": ("l0._multi", "parallel"),
+    "pipeline": ("l0._multi", "pipeline"),
+    "pool": ("l0._multi", "pool"),
+    "race": ("l0._multi", "race"),
+    "sequential": ("l0._multi", "sequential"),
+    "text_similarity": ("l0._multi", "text_similarity"),
 }
 
 if TYPE_CHECKING:
     from l0 import guardrails as guardrails
+    from l0._multi import CandidateOutcome as CandidateOutcome
+    from l0._multi import ConsensusFailed as ConsensusFailed
+    from l0._multi import ConsensusGroup as ConsensusGroup
+    from l0._multi import ConsensusResult as ConsensusResult
+    from l0._multi import ContentRejected as ContentRejected
+    from l0._multi import Dissent as Dissent
+    from l0._multi import FieldAgreement as FieldAgreement
+    from l0._multi import ParallelResult as ParallelResult
+    from l0._multi import PipelineResult as PipelineResult
+    from l0._multi import PipelineStep as PipelineStep
+    from l0._multi import PipelineStepFailed as PipelineStepFailed
+    from l0._multi import Pool as Pool
+    from l0._multi import PoolClosed as PoolClosed
+    from l0._multi import PoolStats as PoolStats
+    from l0._multi import RaceResult as RaceResult
+    from l0._multi import StepResult as StepResult
+    from l0._multi import TaskOutcome as TaskOutcome
+    from l0._multi import TaskTelemetry as TaskTelemetry
+    from l0._multi import batched as batched
+    from l0._multi import consensus as consensus
+    from l0._multi import jaccard_similarity as jaccard_similarity
+    from l0._multi import levenshtein_ratio as levenshtein_ratio
+    from l0._multi import parallel as parallel
+    from l0._multi import pipeline as pipeline
+    from l0._multi import pool as pool
+    from l0._multi import race as race
+    from l0._multi import sequential as sequential
+    from l0._multi import text_similarity as text_similarity
     from l0.guardrails import DriftConfig as DriftConfig
     from l0.guardrails import DriftDetector as DriftDetector
     from l0.guardrails import Guardrails as Guardrails
@@ -121,10 +206,14 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'l0' has no attribute {name!r}")
-    module = importlib.import_module("l0.guardrails")
-    value = module if not _LAZY[name] else getattr(module, name)
+    module = _importlib.import_module(where[0])
+    value = module if where[1] is None else getattr(module, where[1])
+    if where[0].startswith("l0._") and getattr(value, "__module__", "").startswith("l0._"):
+        with _contextlib.suppress(AttributeError, TypeError):  # builtins refuse
+            value.__module__ = __name__
     globals()[name] = value
     return value
 
