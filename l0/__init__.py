@@ -58,6 +58,8 @@ __all__ = [
     "AttemptContext",
     "CandidateOutcome",
     "CheckIntervals",
+    "ChunkResult",
+    "ChunkRun",
     "Complete",
     "ConfigError",
     "ConsensusFailed",
@@ -67,6 +69,7 @@ __all__ = [
     "Continuation",
     "Data",
     "Dissent",
+    "DocumentChunk",
     "DriftConfig",
     "DriftDetected",
     "DriftDetector",
@@ -79,6 +82,7 @@ __all__ = [
     "Guardrails",
     "InvalidStream",
     "L0Error",
+    "Media",
     "Message",
     "NetworkError",
     "ParallelResult",
@@ -111,11 +115,13 @@ __all__ = [
     "Token",
     "ToolCall",
     "ToolCallError",
+    "Window",
     "ZeroOutput",
     "adapters",
     "batched",
     "consensus",
     "continuation_messages",
+    "estimate_tokens",
     "events",
     "guardrails",
     "jaccard_similarity",
@@ -123,11 +129,13 @@ __all__ = [
     "parallel",
     "pipeline",
     "pool",
+    "progress_event",
     "race",
     "run",
     "sequential",
     "session",
     "text_similarity",
+    "to_data_event",
     "wrap",
 ]
 
@@ -135,6 +143,14 @@ __all__ = [
 # Imported on first use, so that ``import l0`` stays fast (guardrails compile their patterns).
 _LAZY: dict[str, tuple[str, str | None]] = {
     "guardrails": ("l0.guardrails", None),
+    "ChunkResult": ("l0._windows", "ChunkResult"),
+    "ChunkRun": ("l0._windows", "ChunkRun"),
+    "DocumentChunk": ("l0._windows", "DocumentChunk"),
+    "Window": ("l0._windows", "Window"),
+    "estimate_tokens": ("l0._windows", "estimate_tokens"),
+    "Media": ("l0._multimodal", "Media"),
+    "progress_event": ("l0._multimodal", "progress_event"),
+    "to_data_event": ("l0._multimodal", "to_data_event"),
     "DriftConfig": ("l0.guardrails", "DriftConfig"),
     "DriftDetector": ("l0.guardrails", "DriftDetector"),
     "Guardrails": ("l0.guardrails", "Guardrails"),
@@ -199,6 +215,14 @@ if TYPE_CHECKING:
     from l0._multi import race as race
     from l0._multi import sequential as sequential
     from l0._multi import text_similarity as text_similarity
+    from l0._multimodal import Media as Media
+    from l0._multimodal import progress_event as progress_event
+    from l0._multimodal import to_data_event as to_data_event
+    from l0._windows import ChunkResult as ChunkResult
+    from l0._windows import ChunkRun as ChunkRun
+    from l0._windows import DocumentChunk as DocumentChunk
+    from l0._windows import Window as Window
+    from l0._windows import estimate_tokens as estimate_tokens
     from l0.guardrails import DriftConfig as DriftConfig
     from l0.guardrails import DriftDetector as DriftDetector
     from l0.guardrails import Guardrails as Guardrails

@@ -4,6 +4,9 @@ Built in: ``"async-iterator"`` (async iterables of ``str``, l0 stream events or 
 ``"iterable"`` (the same, from a plain iterable). Provider adapters register themselves here.
 """
 
+from l0._multimodal import from_content_part as from_content_part
+from l0._multimodal import from_openai_audio_delta as from_openai_audio_delta
+from l0._multimodal import from_openai_image as from_openai_image
 from l0.adapters._base import Adapter as Adapter
 from l0.adapters._base import Chunk as Chunk
 from l0.adapters._base import Fault as Fault
@@ -24,6 +27,9 @@ __all__ = [
     "ToolCallDelta",
     "Usage",
     "detect",
+    "from_content_part",
+    "from_openai_audio_delta",
+    "from_openai_image",
     "get",
     "register",
     "registered",
