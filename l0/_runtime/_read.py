@@ -17,7 +17,10 @@ import anyio
 if TYPE_CHECKING:
     from l0._engine import Engine
 
-__all__ = ["Guard", "Read", "clock", "pump_items"]
+__all__ = ["CLEANUP_GRACE", "Guard", "Read", "clock", "pump_items"]
+
+CLEANUP_GRACE = 0.1
+"""Seconds a cut read's own cleanup may take (e.g. an SDK closing its connection)."""
 
 
 def clock() -> Callable[[], float]:
@@ -106,7 +109,7 @@ class Read:
     cannot escape. The result is the pump's next item (a ``str`` or a 1-tuple).
     """
 
-    __slots__ = ("_engine", "_first", "_guard", "_it", "cut")
+    __slots__ = ("_engine", "_first", "_guard", "_it", "_until", "cut")
 
     def __init__(
         self, it: Generator[Any, Any, Any], first: object, engine: Engine, guard: Guard
@@ -116,6 +119,14 @@ class Read:
         self._engine = engine
         self._guard = guard
         self.cut = False
+        self._until = math.inf  # once cut: how long the read's own cleanup may still take
+
+    def _mark_cut(self, now: float) -> None:
+        """The read is cut: its own cleanup (an SDK closing its connection, often shielded)
+        gets a short grace from now on, instead of being cut again at every wait."""
+        if not self.cut:
+            self.cut = True
+            self._until = now + CLEANUP_GRACE
 
     def _ends(self, error: BaseException) -> bool:
         """Whether ``error``, raised by the read, is our own cut coming back out."""
@@ -134,12 +145,13 @@ class Read:
             if kind is str or kind is tuple:
                 return value
             if _is_immediate(value):
+                t = now()
                 if (
-                    self.cut
-                    or guard.aborted
-                    or (deadline != math.inf and now() >= deadline)
+                    t >= self._until
+                    if self.cut
+                    else guard.aborted or (deadline != math.inf and t >= deadline)
                 ):
-                    self.cut = True
+                    self._mark_cut(t)
                     try:
                         value = it.throw(_Cut())
                     except BaseException as error:
@@ -153,14 +165,24 @@ class Read:
                     it.close()
                     raise
                 except BaseException as exc:
-                    value = it.throw(exc)
+                    try:
+                        value = it.throw(exc)
+                    except BaseException as error:
+                        if self._ends(error):
+                            return None
+                        raise
                     continue
-                value = it.send(sent)
+                try:
+                    value = it.send(sent)
+                except BaseException as error:
+                    if self._ends(error):
+                        return None
+                    raise
                 continue
-            scope = anyio.CancelScope(deadline=deadline)
+            scope = anyio.CancelScope(deadline=self._until if self.cut else deadline)
             scope.__enter__()
             guard.scope = scope
-            if self.cut or guard.aborted:
+            if not self.cut and guard.aborted:
                 scope.cancel()
             try:
                 sent = yield value
@@ -173,7 +195,7 @@ class Read:
                 # asyncio delivers a cancellation by throwing it in.
                 guard.scope = None
                 if scope.__exit__(type(exc), exc, exc.__traceback__):
-                    self.cut = True  # our own deadline or abort
+                    self._mark_cut(now())  # our own deadline or abort
                 try:
                     value = it.throw(exc)
                 except BaseException as error:
@@ -185,7 +207,7 @@ class Read:
                 # raises when the read unwraps it.
                 guard.scope = None
                 if scope.cancel_called:
-                    self.cut = True
+                    self._mark_cut(now())
                 scope.__exit__(None, None, None)
                 try:
                     value = it.send(sent)

@@ -83,9 +83,7 @@ class _Lifecycle:
         self.factories = (options.stream, *options.fallbacks)
         self.wants_context = tuple(wants_context(f) for f in self.factories)
         self.dispatch = Dispatcher(options.callbacks)
-        self.seed: int = (
-            options.seed if options.seed is not None else new_seed()
-        )
+        self.seed: int = options.seed if options.seed is not None else new_seed()
         """The seed of the backoff-jitter RNG (record it to replay the stream exactly)."""
         self.stream_id: str = new_stream_id()
         """This stream's id (UUID v7), on every observability event."""
@@ -187,7 +185,13 @@ class _Lifecycle:
         # Before an adapter is known (the factory itself raised), every registered adapter may
         # recognise its provider's exception.
         error: L0Error | None = None
-        for candidate in (adapter,) if adapter is not None else registered():
+        hint = self.options.adapter
+        candidates = (
+            (adapter,)
+            if adapter is not None
+            else (*((hint,) if isinstance(hint, Adapter) else ()), *registered())
+        )
+        for candidate in candidates:
             error = candidate.map_error(exc)
             if error is not None:
                 break

@@ -7,11 +7,12 @@ import anyio
 from l0._errors import AdapterNotFound, ConfigError, InvalidStream
 from l0.adapters._base import Adapter
 from l0.adapters._builtin import AsyncIteratorAdapter, IterableAdapter
+from l0.adapters._providers import provider_adapters
 
 __all__ = ["current_backend", "detect", "get", "register", "registered", "resolve", "unregister"]
 
 # Most specific first: provider adapters registered later are tried before the generic ones.
-_adapters: list[Adapter] = [AsyncIteratorAdapter(), IterableAdapter()]
+_adapters: list[Adapter] = [*provider_adapters(), AsyncIteratorAdapter(), IterableAdapter()]
 
 
 def register(adapter: Adapter, *, replace: bool = False) -> None:
