@@ -16,6 +16,7 @@ from l0._errors import ErrorCode, L0Error
 
 __all__ = ["InvalidJSON", "StructuredError"]
 
+
 class StructuredError(L0Error):
     """Structured output failed: the model's text is not the JSON (or the data) that was asked for.
 
