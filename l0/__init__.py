@@ -109,6 +109,7 @@ __all__ = [
     "StreamEvent",
     "StreamTimeout",
     "StreamTruncated",
+    "StructuredResult",
     "TaskOutcome",
     "TaskTelemetry",
     "Timeout",
@@ -134,6 +135,10 @@ __all__ = [
     "run",
     "sequential",
     "session",
+    "structured",
+    "structured_array",
+    "structured_object",
+    "structured_stream",
     "text_similarity",
     "to_data_event",
     "wrap",
@@ -143,6 +148,12 @@ __all__ = [
 # Imported on first use, so that ``import l0`` stays fast (guardrails compile their patterns).
 _LAZY: dict[str, tuple[str, str | None]] = {
     "guardrails": ("l0.guardrails", None),
+    # The module l0.structured is callable: l0.structured(...) calls structured().
+    "structured": ("l0.structured", None),
+    "structured_array": ("l0.structured", "structured_array"),
+    "structured_object": ("l0.structured", "structured_object"),
+    "structured_stream": ("l0.structured", "structured_stream"),
+    "StructuredResult": ("l0.structured", "StructuredResult"),
     "ChunkResult": ("l0._windows", "ChunkResult"),
     "ChunkRun": ("l0._windows", "ChunkRun"),
     "DocumentChunk": ("l0._windows", "DocumentChunk"),
@@ -227,6 +238,11 @@ if TYPE_CHECKING:
     from l0.guardrails import DriftDetector as DriftDetector
     from l0.guardrails import Guardrails as Guardrails
     from l0.guardrails import Rule as Rule
+    from l0.structured import StructuredResult as StructuredResult
+    from l0.structured import structured as structured
+    from l0.structured import structured_array as structured_array
+    from l0.structured import structured_object as structured_object
+    from l0.structured import structured_stream as structured_stream
 
 
 def __getattr__(name: str) -> Any:

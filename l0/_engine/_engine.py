@@ -623,9 +623,10 @@ class Engine:
             if error is not None:
                 return self._fail(error, now)
         checks = self.checks
+        truncated = self._requires_finish and self.state.finish_reason is None
         if checks is not None and checks.guard_checker is not None and self.failure is None:
             self._check_guardrails()
-            if self.failure is None:
+            if self.failure is None and not truncated:
                 try:
                     found = checks.finish_guardrails(self.state.content)
                 except Exception as exc:  # a user's rule raised
