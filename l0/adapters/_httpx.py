@@ -21,6 +21,7 @@ import anyio
 import attrs
 import msgspec
 
+from l0._engine._continuation import continuation_messages
 from l0._errors import ConfigError, L0Error
 from l0.adapters._base import Adapter, Chunk
 from l0.adapters._errors import (
@@ -96,7 +97,22 @@ class SSEFactory:
 
     def __call__(self, context: AttemptContext, /) -> SSERequest:
         """The request of the attempt that ``context`` describes."""
-        body = self.json(context) if callable(self.json) else self.json
+        if callable(self.json):
+            body = self.json(context)
+        else:
+            body = self.json
+            messages = body.get("messages")
+            if context.checkpoint and isinstance(messages, Sequence):
+                # Resuming: ask the model to continue its partial reply (a body function
+                # decides this for itself).
+                body = {
+                    **body,
+                    "messages": continuation_messages(
+                        cast("Sequence[Mapping[str, Any]]", messages),
+                        context.checkpoint,
+                        context.continuation_prompt,
+                    ),
+                }
         return SSERequest(
             client=self.client,
             url=self.url,
