@@ -14,7 +14,7 @@ from l0._config import CheckIntervals as CheckIntervals
 from l0._config import Retry as Retry
 from l0._config import RetryContext as RetryContext
 from l0._config import Timeout as Timeout
-from l0._engine._continuation import Continuation as Continuation
+from l0._engine._continuation import ContinuationConfig as ContinuationConfig
 from l0._engine._continuation import continuation_messages as continuation_messages
 from l0._errors import AdapterNotFound as AdapterNotFound
 from l0._errors import AllStreamsExhausted as AllStreamsExhausted
@@ -66,7 +66,7 @@ __all__ = [
     "ConsensusGroup",
     "ConsensusResult",
     "ContentRejected",
-    "Continuation",
+    "ContinuationConfig",
     "Data",
     "Dissent",
     "DocumentChunk",

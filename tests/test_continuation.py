@@ -53,7 +53,7 @@ async def test_resumed_text_is_exact_with_no_reset(
     consumer's text continues seamlessly: no Reset, no loss, no duplication."""
     source = Resumable(cut, overlap)
     stream = l0.run(
-        source, continue_from_last_good_token=l0.Continuation(min_overlap=1), retry=l0.Retry()
+        source, continue_from_last_good_token=l0.ContinuationConfig(min_overlap=1), retry=l0.Retry()
     )
     events = await collect(stream)
     assert not [e for e in events if isinstance(e, l0.Reset)]
@@ -65,7 +65,7 @@ async def test_resumed_text_is_exact_with_no_reset(
     resumed = source.contexts[1]
     assert resumed.is_resume
     assert resumed.checkpoint == TEXT[:cut]
-    assert resumed.continuation_prompt == l0.Continuation().instruction
+    assert resumed.continuation_prompt == l0.ContinuationConfig().instruction
 
 
 async def test_resume_events_and_callbacks(zero_backoff: None) -> None:
@@ -153,7 +153,7 @@ async def test_resuming_from_a_fallback(zero_backoff: None) -> None:
         primary,
         fallbacks=[fallback],
         retry=None,
-        continue_from_last_good_token=l0.Continuation(min_overlap=1),
+        continue_from_last_good_token=l0.ContinuationConfig(min_overlap=1),
     )
     assert await stream.read() == TEXT
     assert fallback.contexts[0].checkpoint == TEXT[:21]
@@ -163,7 +163,7 @@ async def test_resuming_from_a_fallback(zero_backoff: None) -> None:
 async def test_the_users_prompt_builder_is_used() -> None:
     """``build_prompt``'s result is what the factory gets as the continuation prompt."""
     source = Resumable(cut=15, overlap=0)
-    config = l0.Continuation(build_prompt=lambda cp: f"continue after {len(cp)} chars")
+    config = l0.ContinuationConfig(build_prompt=lambda cp: f"continue after {len(cp)} chars")
     stream = l0.run(
         source,
         continue_from_last_good_token=config,
@@ -186,7 +186,7 @@ async def test_a_model_that_only_repeats_the_checkpoint_then_stops_completes(
             raise ConnectionResetError("dropped")
         yield "of it"
 
-    stream = l0.run(play, continue_from_last_good_token=l0.Continuation(min_overlap=1))
+    stream = l0.run(play, continue_from_last_good_token=l0.ContinuationConfig(min_overlap=1))
     assert await stream.read() == "All of it"
 
 

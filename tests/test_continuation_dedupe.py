@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import l0
-from l0._engine._continuation import Continuation, Deduper, continuation_messages
+from l0._engine._continuation import ContinuationConfig, Deduper, continuation_messages
 
 
-def run(checkpoint: str, chunks: list[str], config: Continuation | None = None) -> str:
-    dedupe = Deduper(checkpoint, config or Continuation(min_overlap=1))
+def run(checkpoint: str, chunks: list[str], config: ContinuationConfig | None = None) -> str:
+    dedupe = Deduper(checkpoint, config or ContinuationConfig(min_overlap=1))
     out = [dedupe.feed(c) for c in chunks]
     out.append(dedupe.finish())
     return "".join(out)
@@ -42,12 +42,12 @@ def test_examples(checkpoint: str, new: str, expected: str) -> None:
 
 def test_min_overlap_keeps_a_short_coincidence() -> None:
     """With the default min_overlap=2 a one-letter match is kept as new text."""
-    assert run("Hello wor", ["r and more"], Continuation()) == "r and more"
-    assert run("Hello wor", ["or and more"], Continuation()) == " and more"
+    assert run("Hello wor", ["r and more"], ContinuationConfig()) == "r and more"
+    assert run("Hello wor", ["or and more"], ContinuationConfig()) == " and more"
 
 
 def test_output_is_held_back_only_while_a_longer_repeat_is_possible() -> None:
-    dedupe = Deduper("one two three", Continuation(min_overlap=1))
+    dedupe = Deduper("one two three", ContinuationConfig(min_overlap=1))
     assert dedupe.feed("thr") == ""  # could still be "three..."
     assert dedupe.feed("ee and") == " and"
     assert dedupe.done
@@ -58,32 +58,32 @@ def test_output_is_held_back_only_while_a_longer_repeat_is_possible() -> None:
 def test_a_new_output_shorter_than_the_overlap_is_decided_at_the_end() -> None:
     """An output that ends while a repeat is still possible is decided with what arrived: a
     complete repeat of the checkpoint's end is removed, a partial one is new text."""
-    dedupe = Deduper("one two three", Continuation(min_overlap=1))
+    dedupe = Deduper("one two three", ContinuationConfig(min_overlap=1))
     assert dedupe.feed("thr") == ""
     assert dedupe.finish() == "thr"  # not the end of the checkpoint: new text
-    dedupe = Deduper("one two three", Continuation(min_overlap=1))
+    dedupe = Deduper("one two three", ContinuationConfig(min_overlap=1))
     assert dedupe.feed("two thr") == ""
     assert dedupe.feed("ee") == ""
     assert dedupe.finish() == ""  # all of it repeated the checkpoint's end
 
 
 def test_normalisation_keeps_the_new_outputs_own_characters() -> None:
-    config = Continuation(min_overlap=1, normalize_whitespace=True, ignore_case=True)
+    config = ContinuationConfig(min_overlap=1, normalize_whitespace=True, ignore_case=True)
     assert run("The  Quick\nbrown", ["quick brown", " fox"], config) == " fox"
     assert run("end.", ["END.  Next"], config) == "  Next"
 
 
 def test_max_overlap_bounds_the_hold_back() -> None:
-    config = Continuation(min_overlap=1, max_overlap=3)
+    config = ContinuationConfig(min_overlap=1, max_overlap=3)
     dedupe = Deduper("aaaaaaaa", config)
     assert dedupe.feed("aaaa") == "a"  # at most 3 removed
 
 
 def test_config_errors() -> None:
     with pytest.raises(l0.ConfigError):
-        Continuation(min_overlap=5, max_overlap=2)
+        ContinuationConfig(min_overlap=5, max_overlap=2)
     with pytest.raises(l0.ConfigError):
-        Continuation(min_overlap=-1)
+        ContinuationConfig(min_overlap=-1)
 
 
 def test_continuation_messages() -> None:
@@ -112,7 +112,7 @@ def test_any_chunking_gives_the_same_result(
     checkpoint, rest = text[:split], text[split:]
     overlap = min(overlap, len(checkpoint))
     new = checkpoint[len(checkpoint) - overlap :] + rest
-    config = Continuation(min_overlap=1)
+    config = ContinuationConfig(min_overlap=1)
     whole = run(checkpoint, [new], config)
     assert run(checkpoint, chunked(new, cuts), config) == whole
     # The remover never invents text: the result is a suffix of the new output.

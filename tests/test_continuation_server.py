@@ -59,7 +59,7 @@ async def test_drop_anywhere_then_resume_exactly(
     )
     stream = l0.run(
         openai_sse(client, json=body),
-        continue_from_last_good_token=l0.Continuation(min_overlap=1),
+        continue_from_last_good_token=l0.ContinuationConfig(min_overlap=1),
     )
     with anyio.fail_after(10):
         events = [event async for event in stream]
@@ -87,7 +87,7 @@ async def test_a_plain_body_is_continued_automatically(
     )
     stream = l0.run(
         openai_sse(client, json={"model": "test-model", "messages": MESSAGES}),
-        continue_from_last_good_token=l0.Continuation(min_overlap=1),
+        continue_from_last_good_token=l0.ContinuationConfig(min_overlap=1),
     )
     with anyio.fail_after(10):
         assert await stream.read() == TEXT
@@ -96,5 +96,5 @@ async def test_a_plain_body_is_continued_automatically(
     assert second["messages"][-2] == {"role": "assistant", "content": checkpoint}
     assert second["messages"][-1] == {
         "role": "user",
-        "content": l0.Continuation().instruction,
+        "content": l0.ContinuationConfig().instruction,
     }

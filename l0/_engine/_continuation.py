@@ -14,7 +14,7 @@ import attrs
 
 from l0._errors import ConfigError
 
-__all__ = ["DEFAULT_INSTRUCTION", "Continuation", "Deduper", "continuation_messages"]
+__all__ = ["DEFAULT_INSTRUCTION", "ContinuationConfig", "Deduper", "continuation_messages"]
 
 DEFAULT_INSTRUCTION = (
     "Your previous reply was cut off. Continue it exactly where it stops, without repeating "
@@ -25,13 +25,13 @@ DEFAULT_INSTRUCTION = (
 def _positive(name: str) -> Callable[[Any, Any, int], None]:
     def check(_inst: Any, _attr: Any, value: int) -> None:
         if value < 0:
-            raise ConfigError(f"Continuation.{name} must be >= 0, got {value}")
+            raise ConfigError(f"ContinuationConfig.{name} must be >= 0, got {value}")
 
     return check
 
 
 @attrs.frozen(kw_only=True)
-class Continuation:
+class ContinuationConfig:
     """How a failed stream resumes from its last good output instead of starting over.
 
     * ``min_overlap`` / ``max_overlap``: the shortest and longest repeat (in characters) of the
@@ -59,7 +59,7 @@ class Continuation:
     def __attrs_post_init__(self) -> None:
         if self.min_overlap > self.max_overlap:
             raise ConfigError(
-                f"Continuation.min_overlap ({self.min_overlap}) exceeds max_overlap "
+                f"ContinuationConfig.min_overlap ({self.min_overlap}) exceeds max_overlap "
                 f"({self.max_overlap})"
             )
 
@@ -144,7 +144,7 @@ class Deduper:
 
     __slots__ = ("_buffer", "_config", "_done", "_new", "_tail", "removed")
 
-    def __init__(self, checkpoint: str, config: Continuation) -> None:
+    def __init__(self, checkpoint: str, config: ContinuationConfig) -> None:
         self._config = config
         tail = _Folded(
             ignore_case=config.ignore_case, normalize_whitespace=config.normalize_whitespace

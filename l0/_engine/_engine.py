@@ -23,7 +23,7 @@ from l0._config import Retry, RetryContext, Timeout
 from l0._context import FrozenDict
 from l0._engine._checks import Checks
 from l0._engine._classify import classify
-from l0._engine._continuation import Continuation, Deduper
+from l0._engine._continuation import ContinuationConfig, Deduper
 from l0._engine._tools import ToolAssembler
 from l0._errors import (
     AllStreamsExhausted,
@@ -143,7 +143,7 @@ class Engine:
         observed: bool = True,
         zero_backoff: bool = False,
         outer_deadline: float = _INF,
-        continuation: Continuation | None = None,
+        continuation: ContinuationConfig | None = None,
         checkpoint_every: int = 10,
         checkpoint_text: bool = False,
         checks: Checks | None = None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 import attrs
 
 from l0._config import CheckIntervals, Retry, Timeout
-from l0._engine._continuation import Continuation
+from l0._engine._continuation import ContinuationConfig
 from l0._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class AttemptContext:
     ``fallbacks[i - 1]``; ``error`` is why the previous attempt failed. When the stream resumes
     (``continue_from_last_good_token``), ``checkpoint`` is the output to continue (``""``
     otherwise) and ``continuation_prompt`` what to ask the model (see
-    :class:`~l0.Continuation`): send both, e.g. with :func:`l0.continuation_messages`, and l0
+    :class:`~l0.ContinuationConfig`): send both, e.g. with :func:`l0.continuation_messages`, and l0
     removes the new output's repeat of the checkpoint.
     """
 
@@ -109,7 +109,7 @@ class RunOptions(TypedDict, total=False):
     context: Mapping[str, Any] | None
     adapter: Adapter | str | None
     seed: int | None
-    continue_from_last_good_token: bool | Continuation | None
+    continue_from_last_good_token: bool | ContinuationConfig | None
     guardrails: Guardrails | Sequence[Rule] | None
     drift: bool | DriftConfig | DriftDetector | None
     on_start: Callback | None
@@ -185,14 +185,14 @@ def _to_fallbacks(value: Sequence[Factory] | None) -> tuple[Factory, ...]:
     return tuple(value)
 
 
-def _to_continuation(value: bool | Continuation | None) -> Continuation | None:
+def _to_continuation(value: bool | ContinuationConfig | None) -> ContinuationConfig | None:
     if value is None or value is False:
         return None
     if value is True:
-        return Continuation()
-    if not isinstance(value, Continuation):  # pyright: ignore[reportUnnecessaryIsInstance]
+        return ContinuationConfig()
+    if not isinstance(value, ContinuationConfig):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ConfigError(
-            "continue_from_last_good_token must be True, False, None or an l0.Continuation, "
+            "continue_from_last_good_token must be True, False, None or an l0.ContinuationConfig, "
             f"got {type(value).__name__}"
         )
     return value
@@ -255,7 +255,7 @@ class Options:
     context: Mapping[str, Any] | None = None
     adapter: Adapter | str | None = None
     seed: int | None = None
-    continue_from_last_good_token: Continuation | None = attrs.field(
+    continue_from_last_good_token: ContinuationConfig | None = attrs.field(
         default=None, converter=_to_continuation
     )
     guardrails: Guardrails | None = attrs.field(default=None, converter=_to_guardrails)
