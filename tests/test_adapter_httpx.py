@@ -3,7 +3,7 @@ the timing tests): every fault recovers or fails with its typed error, and conne
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -11,10 +11,8 @@ import httpx
 import pytest
 
 import l0
-from l0.adapters import _registry as registry
 from l0.adapters._errors import ProviderError, StreamProtocolError
 from l0.adapters._httpx import HttpxSSEAdapter, SSEFactory, SSERequest, openai_sse
-from l0.adapters._providers import provider_adapters
 from l0.testing import (
     Drop,
     FakeServer,
@@ -35,17 +33,6 @@ from tests._sources import assert_slept, is_mock_clock
 l0_server = pytest_plugin.l0_server  # the plugin's fixture, without the entry point
 
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "Say hello"}]}
-
-
-@pytest.fixture
-def providers() -> Iterator[None]:
-    """The provider adapters registered ahead of the generic ones, as l0 ships them."""
-    saved = list(registry._adapters)
-    registry._adapters[:0] = provider_adapters()
-    try:
-        yield
-    finally:
-        registry._adapters[:] = saved
 
 
 @pytest.fixture
@@ -73,7 +60,7 @@ async def closed(server: FakeServer, index: int, within: float = 10) -> None:
 
 
 async def test_clean_stream_and_connection_reuse(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """Text arrives exactly; after [DONE] the connection goes back to the pool and is reused."""
     l0_server.enqueue(Script(text="Hello there, world"), Script(text="again"))
@@ -86,9 +73,7 @@ async def test_clean_stream_and_connection_reuse(
     assert l0_server.requests[0].json == {**BODY, "stream": True}
 
 
-async def test_tool_calls_and_usage(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
-) -> None:
+async def test_tool_calls_and_usage(l0_server: FakeServer, client: httpx.AsyncClient) -> None:
     """Tool-call deltas arrive as whole ToolCall events; the usage chunk fills state.usage."""
     calls = [FunctionCall(name="weather", arguments={"city": "Paris"}, split=4),
              FunctionCall(name="time", arguments="{}", id="t1")]  # fmt: skip
@@ -119,7 +104,7 @@ async def test_body_factory_gets_the_attempt_context(
 
 
 async def test_an_sse_request_can_be_built_by_hand(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """A factory of one's own may return an SSERequest (here with a full URL and headers)."""
     l0_server.enqueue(Script(text="by hand"))
@@ -145,7 +130,7 @@ def test_openai_sse_checks_its_arguments() -> None:
 
 
 async def test_drop_after_k_tokens_recovers_with_exact_text(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, zero_backoff: None
+    l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """A dropped connection is a NetworkError; the retry's text is exact, after a Reset."""
     l0_server.enqueue(Script(text="one two three four", faults=[Drop(after=2, reset=True)]),
@@ -161,7 +146,7 @@ async def test_drop_after_k_tokens_recovers_with_exact_text(
 
 
 async def test_truncation_is_retried(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, zero_backoff: None
+    l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """A body that ends without finish_reason/[DONE] is StreamTruncated, and retried."""
     l0_server.enqueue(Script(text="cut short here", faults=[Truncate(after=2)]),
@@ -176,7 +161,6 @@ async def test_truncation_is_retried(
 async def test_server_errors_are_retried(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     status: int,
 ) -> None:
@@ -192,7 +176,7 @@ async def test_server_errors_are_retried(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 async def test_client_errors_are_not_retried(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, status: int
+    l0_server: FakeServer, client: httpx.AsyncClient, status: int
 ) -> None:
     """400/401/403/404 fail at once: the same request would fail the same way."""
     l0_server.enqueue(Script(faults=[HttpError(status=status, message="nope")]))
@@ -206,9 +190,7 @@ async def test_client_errors_are_not_retried(
     assert len(l0_server.requests) == 1
 
 
-async def test_client_error_falls_back(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
-) -> None:
+async def test_client_error_falls_back(l0_server: FakeServer, client: httpx.AsyncClient) -> None:
     """A non-retryable provider error still lets a fallback run."""
     l0_server.enqueue(Script(faults=[HttpError(status=401)]), Script(text="from the fallback"))
     stream = l0.run(sse(client), fallbacks=[sse(client)])
@@ -225,7 +207,6 @@ async def test_client_error_falls_back(
 async def test_429_retry_after_is_honoured(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     anyio_backend: Any,
     fault: HttpError,
 ) -> None:
@@ -250,7 +231,7 @@ async def test_429_retry_after_is_honoured(
 
 
 async def test_malformed_line_is_a_typed_error(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, zero_backoff: None
+    l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """A data line of broken JSON fails the attempt with StreamProtocolError (retried); the
     abandoned connection is closed."""
@@ -264,7 +245,7 @@ async def test_malformed_line_is_a_typed_error(
 
 
 async def test_in_band_error_fails_the_attempt(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, zero_backoff: None
+    l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """An error event inside the stream fails the attempt with a ProviderError (no status)."""
     fault = InBandError(after=2, error_type="server_error")
@@ -277,7 +258,7 @@ async def test_in_band_error_fails_the_attempt(
 
 
 async def test_in_band_invalid_request_is_not_retried(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """An error event whose type says the request is invalid is not retried."""
     l0_server.enqueue(Script(faults=[InBandError(error_type="invalid_request_error")]))
@@ -287,7 +268,7 @@ async def test_in_band_invalid_request_is_not_retried(
 
 
 async def test_a_json_answer_is_not_an_event_stream(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """ "stream": false gets a JSON completion: a clear, non-retryable StreamProtocolError."""
     factory = openai_sse(client, json={**BODY, "stream": False})
@@ -300,7 +281,7 @@ async def test_a_json_answer_is_not_an_event_stream(
 
 
 async def test_a_line_over_the_limit_is_a_typed_error(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """Lines longer than max_line_length fail with StreamProtocolError, not unbounded memory."""
     l0_server.enqueue(Script(text="x" * 500), Script(text="x" * 500))
@@ -318,7 +299,6 @@ async def test_a_line_over_the_limit_is_a_typed_error(
 async def test_stall_before_first_token_times_out_and_retries(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     anyio_backend: Any,
 ) -> None:
@@ -336,7 +316,6 @@ async def test_stall_before_first_token_times_out_and_retries(
 async def test_slow_headers_count_against_the_first_token(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     anyio_backend: Any,
 ) -> None:
@@ -351,7 +330,6 @@ async def test_slow_headers_count_against_the_first_token(
 async def test_stall_mid_stream_is_an_inter_token_timeout(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     anyio_backend: Any,
 ) -> None:
@@ -367,7 +345,6 @@ async def test_stall_mid_stream_is_an_inter_token_timeout(
 async def test_keep_alives_only_is_an_initial_token_timeout(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     anyio_backend: Any,
 ) -> None:
@@ -385,7 +362,6 @@ async def test_keep_alives_only_is_an_initial_token_timeout(
 async def test_slow_trickle_within_deadlines_completes(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     anyio_backend: Any,
 ) -> None:
     """A slow but steady stream (0.2 s per token, deadline 0.5 s) is not a stall."""
@@ -399,7 +375,7 @@ async def test_slow_trickle_within_deadlines_completes(
 
 
 async def test_cancelling_the_consumer_closes_the_connection(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """Cancelling the consumer mid-stream closes the connection at once."""
     l0_server.enqueue(Script(text="a b c", faults=[Stall(seconds=3600, after=1)]))
@@ -414,7 +390,7 @@ async def test_cancelling_the_consumer_closes_the_connection(
 
 
 async def test_every_abandoned_connection_is_closed(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None, zero_backoff: None
+    l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """After a run of faulty attempts, only the pooled connection of the clean one is open."""
     l0_server.enqueue(
@@ -447,7 +423,6 @@ _CUTS = {
 async def test_a_timed_out_attempt_closes_its_connection(
     l0_server: FakeServer,
     client: httpx.AsyncClient,
-    providers: None,
     zero_backoff: None,
     anyio_backend: Any,
     case: str,
@@ -461,7 +436,7 @@ async def test_a_timed_out_attempt_closes_its_connection(
 
 
 async def test_abort_between_events_closes_the_connection(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """stream.abort() from the consumer's loop closes the connection at once."""
     l0_server.enqueue(Script(text="a b c", faults=[Stall(seconds=3600, after=1)]))
@@ -477,7 +452,7 @@ async def test_abort_between_events_closes_the_connection(
 
 
 async def test_abort_while_parked_closes_the_connection(
-    l0_server: FakeServer, client: httpx.AsyncClient, providers: None
+    l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
     """stream.abort() while the read waits for the stalled server closes the connection."""
     l0_server.enqueue(Script(text="a b c", faults=[Stall(seconds=3600, after=1)]))

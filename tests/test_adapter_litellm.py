@@ -10,17 +10,14 @@ import gc
 import importlib.util
 import os
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 
 import l0
-from l0.adapters import _registry as registry
 from l0.adapters._errors import ProviderError, StreamProtocolError
 from l0.adapters._litellm import LiteLLMAdapter, map_litellm_error
-from l0.adapters._providers import provider_adapters
 from l0.testing import (
     Drop,
     FakeServer,
@@ -49,17 +46,6 @@ def _litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
-
-
-@pytest.fixture
-def providers() -> Iterator[None]:
-    """The provider adapters registered ahead of the generic ones, as l0 ships them."""
-    saved = list(registry._adapters)
-    registry._adapters[:0] = provider_adapters()
-    try:
-        yield
-    finally:
-        registry._adapters[:] = saved
 
 
 @pytest.fixture
@@ -107,7 +93,7 @@ def test_detect_by_type_without_importing_litellm() -> None:
 
 @needs_litellm
 @asyncio_only
-async def test_text_tools_and_finish(l0_server: FakeServer, litellm: Any, providers: None) -> None:
+async def test_text_tools_and_finish(l0_server: FakeServer, litellm: Any) -> None:
     """Text and tool calls stream through litellm; the adapter is detected by type."""
     call = FunctionCall(name="lookup", arguments={"q": "l0"})
     l0_server.enqueue(Script(text="Hello from litellm", tool_calls=[call]))
@@ -136,7 +122,6 @@ async def test_text_tools_and_finish(l0_server: FakeServer, litellm: Any, provid
 async def test_mid_stream_faults_are_classified_by_their_cause(
     l0_server: FakeServer,
     litellm: Any,
-    providers: None,
     zero_backoff: None,
     fault: Any,
     kind: type,
@@ -153,9 +138,7 @@ async def test_mid_stream_faults_are_classified_by_their_cause(
 
 @needs_litellm
 @asyncio_only
-async def test_in_band_invalid_request_is_not_retried(
-    l0_server: FakeServer, litellm: Any, providers: None
-) -> None:
+async def test_in_band_invalid_request_is_not_retried(l0_server: FakeServer, litellm: Any) -> None:
     """An error event saying the request is invalid is not retried, even through litellm."""
     l0_server.enqueue(
         Script(text="a b", faults=[InBandError(after=1, error_type="invalid_request_error")])
@@ -170,7 +153,7 @@ async def test_in_band_invalid_request_is_not_retried(
 @needs_litellm
 @asyncio_only
 async def test_429_has_retry_after_and_401_is_not_retried(
-    l0_server: FakeServer, litellm: Any, providers: None
+    l0_server: FakeServer, litellm: Any
 ) -> None:
     """Before the stream starts, litellm's exceptions map by status, with Retry-After."""
     l0_server.enqueue(Script(faults=[HttpError(status=429, retry_after=0.2)]), Script(text="ok"))
@@ -194,7 +177,7 @@ async def test_429_has_retry_after_and_401_is_not_retried(
 @needs_litellm
 @asyncio_only
 async def test_cancelled_consumer_closes_the_connection(
-    l0_server: FakeServer, litellm: Any, providers: None
+    l0_server: FakeServer, litellm: Any
 ) -> None:
     """Cancelling the consumer mid-stream closes litellm's connection."""
     l0_server.enqueue(Script(text="a b c", faults=[Stall(seconds=3600, after=1)]))
@@ -212,9 +195,7 @@ async def test_cancelled_consumer_closes_the_connection(
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 # litellm under trio drops a coroutine it never awaited: its leak, collected here.
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
-async def test_trio_is_refused_clearly_and_not_retried(
-    l0_server: FakeServer, litellm: Any, providers: None
-) -> None:
+async def test_trio_is_refused_clearly_and_not_retried(l0_server: FakeServer, litellm: Any) -> None:
     """Under trio litellm fails before sending anything, looking like a retryable 500; l0
     raises a non-retryable AdapterNotFound that names the backend instead."""
     stream = l0.run(factory(litellm, l0_server))

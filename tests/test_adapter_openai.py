@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import types
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 import l0
 from l0.adapters import Fault, Finish, ToolCallDelta, Usage
-from l0.adapters import _registry as registry
 from l0.adapters._errors import (
     ProviderError,
     StreamProtocolError,
@@ -33,7 +32,6 @@ from l0.adapters._errors import (
     transport_error,
 )
 from l0.adapters._openai import OpenAIAdapter, convert_chunk, convert_sse_event, map_openai_error
-from l0.adapters._providers import provider_adapters
 from l0.adapters._sse import ServerSentEvent
 from l0.testing import (
     Drop,
@@ -57,17 +55,6 @@ REASONING = {"type": "reasoning"}
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     return {"id": "c", "object": "chat.completion.chunk", "choices": choices, **extra}
-
-
-@pytest.fixture
-def providers() -> Iterator[None]:
-    """The provider adapters registered ahead of the generic ones, as l0 ships them."""
-    saved = list(registry._adapters)
-    registry._adapters[:0] = provider_adapters()
-    try:
-        yield
-    finally:
-        registry._adapters[:] = saved
 
 
 # -- conversion ---------------------------------------------------------------------------------
@@ -395,9 +382,7 @@ def test_sdk_error_mapping() -> None:
 
 
 @sdk_leaks
-async def test_sdk_text_tools_usage_and_reuse(
-    l0_server: FakeServer, sdk: Any, providers: None
-) -> None:
+async def test_sdk_text_tools_usage_and_reuse(l0_server: FakeServer, sdk: Any) -> None:
     """Text, tool calls and usage come through the SDK; the adapter is detected by type."""
     call = FunctionCall(name="lookup", arguments={"q": "l0"})
     l0_server.enqueue(Script(text="Hello there", tool_calls=[call], usage=True))
@@ -425,7 +410,7 @@ async def test_sdk_text_tools_usage_and_reuse(
     ids=["drop", "truncate", "malformed", "in-band", "503"],
 )
 async def test_sdk_faults_are_retried_with_exact_text(
-    l0_server: FakeServer, sdk: Any, providers: None, zero_backoff: None, fault: Any, kind: type
+    l0_server: FakeServer, sdk: Any, zero_backoff: None, fault: Any, kind: type
 ) -> None:
     """Each mid-stream fault fails the attempt with its typed error; the retry's text is exact."""
     l0_server.enqueue(Script(text="one two three", faults=[fault]), Script(text="fine now"))
@@ -436,7 +421,7 @@ async def test_sdk_faults_are_retried_with_exact_text(
 
 
 @sdk_leaks
-async def test_sdk_401_is_not_retried(l0_server: FakeServer, sdk: Any, providers: None) -> None:
+async def test_sdk_401_is_not_retried(l0_server: FakeServer, sdk: Any) -> None:
     """A 401 from the SDK is a non-retryable ProviderError: one attempt, then it fails."""
     l0_server.enqueue(Script(faults=[HttpError(status=401)]), Script(text="never"))
     stream = l0.run(factory(sdk))
@@ -449,9 +434,7 @@ async def test_sdk_401_is_not_retried(l0_server: FakeServer, sdk: Any, providers
 
 
 @sdk_leaks
-async def test_sdk_429_retry_after_is_honoured(
-    l0_server: FakeServer, sdk: Any, providers: None
-) -> None:
+async def test_sdk_429_retry_after_is_honoured(l0_server: FakeServer, sdk: Any) -> None:
     """A 429's Retry-After sets the wait before the retry."""
     l0_server.enqueue(Script(faults=[HttpError(status=429, retry_after=0.3)]), Script(text="ok"))
     stream = l0.run(factory(sdk), retry=l0.Retry(base_delay=0, max_delay=0))
@@ -465,7 +448,7 @@ async def test_sdk_429_retry_after_is_honoured(
 
 @sdk_leaks
 async def test_sdk_keep_alives_are_not_content(
-    l0_server: FakeServer, sdk: Any, providers: None, zero_backoff: None
+    l0_server: FakeServer, sdk: Any, zero_backoff: None
 ) -> None:
     """Keep-alive comments only: the initial-token timeout fires; the retry recovers."""
     l0_server.enqueue(Script(faults=[KeepAlive(interval=0.05)]), Script(text="ok"))
@@ -477,7 +460,7 @@ async def test_sdk_keep_alives_are_not_content(
 
 @sdk_leaks
 async def test_sdk_cancelled_consumer_closes_the_connection(
-    l0_server: FakeServer, sdk: Any, providers: None
+    l0_server: FakeServer, sdk: Any
 ) -> None:
     """Cancelling the consumer mid-stream closes the SDK's connection at once."""
     l0_server.enqueue(Script(text="a b c", faults=[Stall(seconds=3600, after=1)]))
