@@ -17,30 +17,10 @@ import anyio
 if TYPE_CHECKING:
     from l0._engine import Engine
 
-__all__ = ["CLEANUP_GRACE", "Guard", "Read", "clock", "pump_items"]
+__all__ = ["CLEANUP_GRACE", "Guard", "Read", "pump_items"]
 
 CLEANUP_GRACE = 0.1
 """Seconds a cut read's own cleanup may take (e.g. an SDK closing its connection)."""
-
-
-def clock() -> Callable[[], float]:
-    """The running backend's clock, as a plain function (``anyio.current_time`` looks the
-    backend up at every call; a stream looks it up once)."""
-    if "trio" in sys.modules:
-        import trio  # noqa: PLC0415 - loaded already if it is running
-
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            return trio.current_time
-    import asyncio  # noqa: PLC0415
-
-    try:
-        return asyncio.get_running_loop().time
-    except RuntimeError:
-        return anyio.current_time
 
 
 class _Cut(BaseException):
@@ -59,13 +39,11 @@ def _is_immediate(value: object) -> bool:
 class Guard:
     """What :meth:`Stream.abort` needs to reach a read: the request, and the scope of a wait."""
 
-    __slots__ = ("aborted", "now", "scope")
+    __slots__ = ("aborted", "scope")
 
     def __init__(self) -> None:
         self.aborted = False
         self.scope: anyio.CancelScope | None = None
-        self.now: Callable[[], float] = anyio.current_time
-        """The backend's clock (set once the stream runs)."""
 
 
 def pump_items(source: Any, direct: bool) -> Generator[Any, Any, None]:
@@ -138,7 +116,7 @@ class Read:
         it = self._it
         value: object = self._first
         guard = self._guard
-        now = guard.now
+        now = anyio.current_time
         deadline = self._engine.wait_deadline(now())
         while True:
             kind: type = type(value)

@@ -28,7 +28,7 @@ from l0._errors import ConfigError, L0Error, StreamClosed
 from l0._events._stream import Reset, StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
-from l0._runtime._read import Guard, Read, clock, pump_items
+from l0._runtime._read import Guard, Read, pump_items
 from l0.adapters._base import Adapter
 from l0.adapters._registry import registered, resolve
 
@@ -97,6 +97,7 @@ class _Lifecycle:
             context=freeze_context(options.context),
             observed=self.dispatch.observed,
             zero_backoff=testing.enabled,
+            clock=anyio.current_time,
             continuation=options.continue_from_last_good_token,
             checkpoint_every=options.check_intervals.checkpoint,
             checkpoint_text=options.callbacks.get("on_checkpoint") is not None,
@@ -120,7 +121,7 @@ class _Lifecycle:
         """The outcome once a stop was requested: aborted, or closed from another task."""
         if self.close_pending:
             raise StreamClosed("the stream was closed by another task while it was being read")
-        return self.engine.abort(self.guard.now())
+        return self.engine.abort(anyio.current_time())
 
     async def _flush(self) -> None:
         engine = self.engine
@@ -144,7 +145,7 @@ class _Lifecycle:
         obj: Any = None
         adapter: Adapter | None = None
         source: Any = None
-        with anyio.CancelScope(deadline=engine.wait_deadline(self.guard.now())) as scope:
+        with anyio.CancelScope(deadline=engine.wait_deadline(anyio.current_time())) as scope:
             self.guard.scope = scope
             if self.guard.aborted:
                 scope.cancel()
@@ -174,7 +175,7 @@ class _Lifecycle:
         if scope.cancelled_caught or adapter is None:
             raise _Interrupted
         engine.attempt_ready(
-            self.guard.now(),
+            anyio.current_time(),
             adapter=adapter.name,
             stream_type=type(cast("object", obj)).__name__,
             requires_finish=adapter.requires_finish,
@@ -203,8 +204,7 @@ class _Lifecycle:
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
-        self.guard.now = engine.clock = clock()
-        now = self.guard.now()
+        now = anyio.current_time()
         engine.wall_offset = time.time() - now
         deadline = anyio.current_effective_deadline()
         engine.outer_deadline = deadline if deadline != -math.inf else now
@@ -232,18 +232,18 @@ class _Lifecycle:
                 if self.guard.aborted:
                     action = self._stopped()
                     continue
-                engine.begin_attempt(self.guard.now(), action)
+                engine.begin_attempt(anyio.current_time(), action)
                 if engine.outbox:
                     await self._flush()
                 adapter = None
                 try:
                     adapter, source = await self._open(action)
                 except _Interrupted:
-                    now = self.guard.now()
+                    now = anyio.current_time()
                     action = self._stopped() if self.guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
-                    now = self.guard.now()
+                    now = anyio.current_time()
                     action = engine.source_failed(self._classify(exc, adapter), now)
                     continue
                 self.source = source
@@ -329,7 +329,7 @@ class _Lifecycle:
                 if guard.aborted:
                     action = self._stopped()
                 else:
-                    now = self.guard.now()
+                    now = anyio.current_time()
                     if outcome is _END:
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
@@ -354,7 +354,7 @@ class _Lifecycle:
                 self.interrupted = True
                 # Observers still see the stream end (as aborted): delivered shielded and
                 # bounded, since the consumer's scope may be cancelled.
-                engine.interrupt(self.guard.now())
+                engine.interrupt(anyio.current_time())
                 with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await self._flush()
             raise
