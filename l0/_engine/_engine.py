@@ -12,24 +12,22 @@ the same outputs.
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
-import attrs
-
-from l0._config import Retry, RetryContext, Timeout
-from l0._context import FrozenDict
-from l0._engine._checks import Checks
+from l0._engine._actions import (
+    INF,
+    Action,
+    Fail,
+    Finish,
+    Notice,
+    StartAttempt,
+)
 from l0._engine._classify import classify
-from l0._engine._continuation import ContinuationConfig, Deduper
+from l0._engine._continuation import Deduper
+from l0._engine._recovery import Recovery
 from l0._engine._tools import ToolAssembler
 from l0._errors import (
-    AllStreamsExhausted,
-    DriftDetected,
-    ErrorCode,
-    GuardrailViolationError,
     InvalidStream,
     L0Error,
     SourceError,
@@ -39,202 +37,23 @@ from l0._errors import (
     ZeroOutput,
 )
 from l0._events import _observability as obs
-from l0._events._observability import GuardrailViolation
 from l0._events._stream import (
     Complete,
     Data,
-    ErrorEvent,
     Message,
     Progress,
-    Reset,
     StreamEvent,
     Token,
     ToolCall,
 )
-from l0._state import State
 from l0.adapters._base import Fault, ToolCallDelta, Usage
 from l0.adapters._base import Finish as Finish_
 
-__all__ = ["Engine", "Fail", "Finish", "Notice", "StartAttempt"]
-
-_INF = math.inf
-_NEVER = 1 << 62  # a token count no stream reaches
-# Failures that no retry or fallback can mend: stop at once and raise them as they are.
-_FATAL_CODES = frozenset(
-    {
-        ErrorCode.FATAL_GUARDRAIL_VIOLATION,
-        ErrorCode.TOTAL_TIMEOUT,
-        ErrorCode.STREAM_ABORTED,
-        ErrorCode.INVALID_STREAM,
-        ErrorCode.ADAPTER_NOT_FOUND,
-        ErrorCode.INVALID_CONFIG,
-    }
-)
-_REASON_TEXT: dict[str, str] = {
-    "zero_output": "Zero output",
-    "guardrail_violation": "Guardrail violation",
-    "drift": "Drift detected",
-    "incomplete": "Stream truncated",
-    "network_error": "Network error",
-    "timeout": "Timeout",
-    "rate_limit": "Rate limited",
-    "server_error": "Server error",
-    "unknown": "Stream error",
-}
+__all__ = ["Action", "Engine", "Fail", "Finish", "Notice", "StartAttempt"]
 
 
-class Notice:
-    """One queued output: an observability event and/or a callback invocation."""
-
-    __slots__ = ("args", "callback", "event")
-
-    def __init__(
-        self, event: obs.ObservabilityEvent | None, callback: str | None, args: tuple[Any, ...]
-    ) -> None:
-        self.event = event
-        self.callback = callback
-        self.args = args
-
-    def __repr__(self) -> str:
-        return f"Notice({self.event!r}, {self.callback!r}, {self.args!r})"
-
-
-@attrs.frozen
-class StartAttempt:
-    """Start attempt ``attempt`` of source ``source_index`` after sleeping ``delay`` seconds."""
-
-    source_index: int
-    attempt: int
-    delay: float
-    is_retry: bool
-    is_fallback: bool
-
-
-@attrs.frozen
-class Finish:
-    """The stream completed; deliver ``event`` and stop."""
-
-    event: Complete
-
-
-@attrs.frozen
-class Fail:
-    """The stream failed for good; raise ``error``."""
-
-    error: L0Error
-
-
-Action = StartAttempt | Finish | Fail
-
-
-class Engine:
+class Engine(Recovery):
     """The lifecycle of one stream across its attempts, sources and deadlines."""
-
-    def __init__(
-        self,
-        *,
-        sources: int,
-        retry: Retry,
-        timeout: Timeout,
-        rng: random.Random,
-        stream_id: str,
-        context: FrozenDict | None = None,
-        wall_offset: float = 0.0,
-        observed: bool = True,
-        zero_backoff: bool = False,
-        outer_deadline: float = _INF,
-        continuation: ContinuationConfig | None = None,
-        checkpoint_every: int = 10,
-        checkpoint_text: bool = False,
-        checks: Checks | None = None,
-        guardrails_every: int = 5,
-        drift_every: int = 10,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        if sources < 1:
-            raise ValueError("an engine needs at least one source")
-        self.sources = sources
-        self.retry = retry
-        self.timeout = timeout
-        self.rng = rng
-        self.stream_id = stream_id
-        self.context = context
-        self.wall_offset = wall_offset
-        self.observed = observed
-        self.zero_backoff = zero_backoff
-        self.outer_deadline = outer_deadline
-        self.clock = clock
-        """Read once per attempt, at its first content (``state.time_to_first_token``)."""
-        self.continuation = continuation
-        self._checkpoint_every = checkpoint_every
-        self._checkpoint_text = checkpoint_text  # on_checkpoint wants the whole text each time
-        self.checks = checks
-        self._guard_every = guardrails_every if checks and checks.guardrails else _NEVER
-        self._drift_every = drift_every if checks and checks.drift else _NEVER
-        self._ckpt_every = checkpoint_every if continuation is not None else _NEVER
-        self._next_guard = self._next_drift = self._next_ckpt = 0
-        self._next_check = _NEVER
-        self.failure: L0Error | None = None
-        """An attempt failure found on the token path (a guardrail or drift verdict): the
-        runtime ends the attempt with it after delivering the engine's notices."""
-        self._checkpoint_parts = 0  # parts of the output already in the checkpoint
-        self._checkpoints = 0
-        self._resume = False  # the next attempt continues the checkpoint
-        self.resuming = False
-        """The current attempt continues the checkpoint (its repeat of it is removed)."""
-        self._dedupe: Deduper | None = None
-        self.state = State()
-        self.outbox: list[Notice] = []
-        self.pending: list[StreamEvent] = []
-        self.source_index = 0
-        self.attempt = 1
-        self.adapter: str | None = None
-        self.finished = False
-        self._last_ts = 0.0
-        self._now = 0.0
-        self._start_ts = 0.0
-        self._total_deadline = _INF
-        self._attempt_start = 0.0
-        self._initial_deadline = _INF
-        self._has_output = False
-        self._other_content = 0
-        self._tools = ToolAssembler()
-        self._stall_mark = -1
-        self._stall_since = 0.0
-        self._requires_finish = False
-        self._emitted = False
-        self._model_retries: int = 0
-        self._network_retries: int = 0
-        self._retried = False
-        self._fell_back = False
-        self._down_since: float | None = None
-        self._down_attempts = 0
-
-    # -- emission -------------------------------------------------------------------------
-
-    def _ts(self) -> float:
-        ts = self.wall_offset + self._now
-        ts = max(ts, self._last_ts)
-        self._last_ts = ts
-        return ts
-
-    def _emit(
-        self,
-        cls: Callable[..., obs.ObservabilityEvent],
-        callback: str | None = None,
-        args: tuple[Any, ...] = (),
-        **fields: Any,
-    ) -> None:
-        if not self.observed:
-            # Nobody listens to events: build none; a callback is still called.
-            if callback is not None:
-                self.outbox.append(Notice(None, callback, args))
-            return
-        event = cls(ts=self._ts(), stream_id=self.stream_id, context=self.context, **fields)
-        self.outbox.append(Notice(event, callback, args))
-
-    def _call(self, callback: str, *args: Any) -> None:
-        self.outbox.append(Notice(None, callback, args))
 
     # -- session --------------------------------------------------------------------------
 
@@ -268,7 +87,7 @@ class Engine:
         self._requires_finish = False
         self.adapter = None
         initial = self.timeout.initial_token
-        self._initial_deadline = now + initial if initial is not None else _INF
+        self._initial_deadline = now + initial if initial is not None else INF
         if initial is not None:
             self._emit(obs.TimeoutStart, timeout_type="initial", configured_ms=initial * 1000)
         self.resuming = self._resume
@@ -405,143 +224,6 @@ class Engine:
             self._first_output()
         return event
 
-    def _schedule(self, base: int) -> None:
-        """Next check points counted from ``base`` tokens (a new attempt's start)."""
-        self._next_guard = base + self._guard_every
-        self._next_drift = base + self._drift_every
-        self._next_ckpt = base + self._ckpt_every
-        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
-
-    def _periodic(self) -> None:
-        """Every few tokens: streaming guardrails, drift, checkpoint (``CheckIntervals``)."""
-        n = self.state.token_count
-        if n >= self._next_guard:
-            self._next_guard = n + self._guard_every
-            self._check_guardrails()
-        if n >= self._next_drift and self.failure is None:
-            self._next_drift = n + self._drift_every
-            self._check_drift()
-        if n >= self._next_ckpt and self.failure is None:
-            self._next_ckpt = n + self._ckpt_every
-            self._save_checkpoint()
-        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
-
-    def _fail_now(self, error: L0Error) -> None:
-        if self.failure is None:
-            self.failure = error
-            self.outbox.append(Notice(None, None, ()))  # makes the runtime look at once
-
-    def _check_guardrails(self) -> bool:
-        """Feed the streaming guardrails what they have not seen; False if that failed."""
-        checks = self.checks
-        if checks is None or checks.guard_checker is None:
-            return True
-        try:
-            found = checks.feed_guardrails(self.state._parts)  # pyright: ignore[reportPrivateUsage]
-        except Exception as exc:  # a user's rule raised
-            error = SourceError(f"a guardrail rule raised: {exc!r}")
-            error.__cause__ = exc
-            self._fail_now(error)
-            return False
-        return self._judge(found)
-
-    def _judge(self, found: Sequence[GuardrailViolation]) -> bool:
-        """Record violations (events, on_violation); fail on error/fatal ones. True if none
-        of them fails the attempt."""
-        if not found:
-            return True
-        state = self.state
-        count = len(self.checks.guardrails or ()) if self.checks else 0
-        self._emit(obs.GuardrailPhaseStart, phase="post", rule_count=count)
-        failing: list[GuardrailViolation] = []
-        fatal = False
-        for index, violation in enumerate(found):
-            state.violations.append(violation)
-            self._emit(obs.GuardrailRuleResult, "on_violation", (violation,), index=index,
-                       rule_id=violation.rule_id, passed=False, violation=violation)  # fmt: skip
-            if violation.severity == "fatal" or (
-                violation.severity == "error" and not violation.recoverable
-            ):
-                fatal = True
-                failing.append(violation)
-            elif violation.severity == "error":
-                failing.append(violation)
-        self._emit(obs.GuardrailPhaseEnd, phase="post", passed=not failing,
-                   violations=list(found), duration_ms=0.0)  # fmt: skip
-        if not failing:
-            return True
-        first = failing[0]
-        self._fail_now(
-            GuardrailViolationError(
-                f"guardrail {first.rule_id!r}: {first.message}", fatal=fatal, violations=failing
-            )
-        )
-        return False
-
-    def _check_drift(self) -> None:
-        checks = self.checks
-        if checks is None or checks.drift_monitor is None:
-            return
-        result = checks.feed_drift(self.state._parts)  # pyright: ignore[reportPrivateUsage]
-        if result is None:
-            return
-        if not result.detected:
-            if self.observed:
-                self._emit(obs.DriftCheckResult, detected=False, score=result.score,
-                           metrics=dict(result.details), threshold=result.threshold)  # fmt: skip
-            return
-        state = self.state
-        state.drift_detected = True
-        self._emit(obs.DriftCheckResult, "on_drift", (list(result.types), result.confidence),
-                   detected=True, score=result.score, metrics=dict(result.details),
-                   threshold=result.threshold)  # fmt: skip
-        action = checks.drift_monitor.action
-        if action != "record":
-            error = DriftDetected(
-                f"the output drifted ({', '.join(result.types)}; confidence "
-                f"{result.confidence:.2f})",
-                retryable=action == "retry",
-                metadata={"types": list(result.types), "halt": action == "halt"},
-            )
-            self._fail_now(error)
-
-    def _save_checkpoint(self) -> None:
-        """The output so far becomes the checkpoint. The event carries only what was added
-        since the previous one (``offset``/``length`` place it), so saving is linear overall."""
-        if not self._check_guardrails():
-            return
-        state = self.state
-        parts = state._parts  # pyright: ignore[reportPrivateUsage]
-        if self._checkpoint_parts >= len(parts):
-            return
-        delta = "".join(parts[self._checkpoint_parts :])
-        self._checkpoint_parts = len(parts)
-        offset = state.checkpoint_length
-        state.checkpoint_length = state.length
-        self._checkpoints += 1
-        text = state.checkpoint if self._checkpoint_text else delta
-        self._emit(obs.CheckpointSaved, "on_checkpoint", (text, state.token_count),
-                   checkpoint=delta, token_count=state.token_count, offset=offset,
-                   length=state.checkpoint_length)  # fmt: skip
-
-    def _first_output(self) -> None:
-        self._has_output = True
-        if self.clock is not None:
-            self._now = max(self._now, self.clock())
-        self.state.time_to_first_token = self._now - self._attempt_start
-        if self._down_since is not None:
-            duration_ms = (self._now - self._down_since) * 1000
-            self._emit(obs.NetworkRecovery, attempt_count=self._down_attempts,
-                       duration_ms=duration_ms)  # fmt: skip
-            self._emit(obs.ConnectionRestored, duration_ms=duration_ms)
-            self._down_since = None
-            self._down_attempts = 0
-
-    @property
-    def content_seen(self) -> int:
-        """How many content events the current attempt has had."""
-        return self.state.token_count + self._other_content
-
     # -- deadlines ------------------------------------------------------------------------
 
     def wait_deadline(self, now: float) -> float:
@@ -553,7 +235,7 @@ class Engine:
         else:
             inter = self.timeout.inter_token
             if inter is None:
-                deadline = _INF
+                deadline = INF
             else:
                 if self._stall_mark != seen:
                     # New content since the timer was last armed: the stall clock restarts.
@@ -692,204 +374,3 @@ class Engine:
         self._emit(obs.Complete, "on_complete", (state,), token_count=state.token_count,
                    content_length=state.content_length, state=state.snapshot())  # fmt: skip
         return Finish(Complete(state=state))
-
-    def _end_session(self) -> None:
-        self.finished = True
-        state = self.state
-        self._emit(obs.SessionSummary, token_count=state.token_count, start_ts=self._start_ts,
-                   end_ts=self._ts(), drift_detected=state.drift_detected,
-                   guardrail_violations=len(state.violations), fallback_depth=self.source_index,
-                   retry_count=state.retry_count,
-                   checkpoints_created=self._checkpoints)  # fmt: skip
-        self._emit(obs.SessionEnd)
-
-    # -- failure and recovery -------------------------------------------------------------
-
-    def _stamp(self, error: L0Error) -> None:
-        state = self.state
-        error.attempt = self.attempt
-        error.source_index = self.source_index
-        error.adapter = self.adapter
-        error.checkpoint = state.checkpoint or None
-        error.token_count = state.token_count
-        error.content_length = state.content_length
-        error.model_retry_count = state.model_retry_count
-        error.network_retry_count = state.network_retry_count
-        error.fallback_index = self.source_index
-        error.context = self.context
-
-    def _retry_delay(self, error: L0Error, ctx: RetryContext) -> float:
-        if self.zero_backoff:
-            return 0.0
-        delay = ctx.default_delay
-        if self.retry.calculate_delay is not None:
-            custom = self.retry.calculate_delay(ctx)
-            if custom is not None:
-                delay = max(0.0, float(custom))
-        if error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, self.retry.max_retry_after))
-        return delay
-
-    def _fail(self, error: L0Error, now: float) -> Action:
-        self._now = now
-        state = self.state
-        retry = self.retry
-        self._stamp(error)
-        state.errors.append(error)
-        fatal = error.code in _FATAL_CODES or error.metadata.get("halt") is True
-        counts = error.counts_toward_limit
-        reason = _REASON_TEXT.get(error.retry_reason, "Stream error")
-
-        will_retry = False
-        exhausted = False
-        delay = 0.0
-        if not fatal and error.retryable and error.retry_reason in retry.retry_on:
-            within = (self._model_retries < retry.attempts) if counts else True
-            within = within and self._model_retries + self._network_retries < retry.max_retries
-            ctx = RetryContext(
-                error=error,
-                retry=self._model_retries + self._network_retries + 1,
-                attempt=self.attempt,
-                source_index=self.source_index,
-                model_retries=self._model_retries,
-                network_retries=self._network_retries,
-                default_delay=retry.backoff(
-                    self._model_retries + self._network_retries + 1, self.rng
-                ),
-            )
-            if within and retry.should_retry is not None:
-                verdict = retry.should_retry(ctx)
-                if verdict is not None:
-                    within = bool(verdict)
-            exhausted = not within
-            if within:
-                delay = self._retry_delay(error, ctx)
-                # Backoff never sleeps past the stream's or the caller's deadline.
-                will_retry = now + delay < min(self._total_deadline, self.outer_deadline)
-        past_deadline = now >= self._total_deadline or now >= self.outer_deadline
-        will_fallback = (
-            not will_retry
-            and not fatal
-            and not past_deadline
-            and self.source_index + 1 < self.sources
-        )
-        strategy: obs.RecoveryStrategy = (
-            "retry" if will_retry else "fallback" if will_fallback else "halt"
-        )
-        policy = {
-            "retryEnabled": retry.attempts > 0 or retry.max_retries > 0,
-            "fallbackEnabled": self.sources > 1,
-            "maxRetries": retry.max_retries,
-            "maxAttempts": retry.attempts,
-            "attempt": self.attempt,
-            "fallbackIndex": self.source_index,
-        }
-        error_event = obs.Error(
-            ts=self._ts(), stream_id=self.stream_id, context=self.context, error=error.message,
-            error_code=error.code.value, failure_type=error.failure_type,
-            recovery_strategy=strategy, policy=policy,
-        )  # fmt: skip
-        if strategy != "halt":
-            self.outbox.append(Notice(error_event, "on_error", (error, will_retry, will_fallback)))
-        if error.failure_type == "network":
-            self._emit(obs.NetworkError, error=error.message, code=error.code.value,
-                       retryable=error.retryable)  # fmt: skip
-            self._emit(obs.ConnectionDropped, reason=error.message)
-            if self._down_since is None:
-                self._down_since = now
-            self._down_attempts += 1
-
-        budget = retry.attempts if counts else retry.max_retries
-        if will_retry:
-            if counts:
-                self._model_retries += 1
-                state.model_retry_count += 1
-            else:
-                self._network_retries += 1
-                state.network_retry_count += 1
-            if not self._retried:
-                self._retried = True
-                self._emit(obs.RetryStart, max_attempts=budget)
-            number = self._model_retries + self._network_retries
-            self._emit(obs.RetryAttempt, "on_retry", (self.attempt + 1, reason), attempt=number,
-                       max_attempts=budget, reason=reason, delay_ms=delay * 1000)  # fmt: skip
-            self._discard(error, will_retry=True, will_fallback=False,
-                          next_source=self.source_index, next_attempt=self.attempt + 1)  # fmt: skip
-            return StartAttempt(self.source_index, self.attempt + 1, delay, True, False)
-
-        if exhausted:
-            self._emit(obs.RetryGiveUp, attempt=self._model_retries + self._network_retries,
-                       max_attempts=budget, reason=reason)  # fmt: skip
-        if will_fallback:
-            to_index = self.source_index + 1
-            why = "Retries exhausted" if exhausted else f"{reason} ({error.code.value})"
-            self._fell_back = True
-            self._emit(obs.FallbackStart, "on_fallback", (to_index - 1, why),
-                       from_index=self.source_index, to_index=to_index)  # fmt: skip
-            self._emit(obs.FallbackModelSelected, index=to_index, reason=why)
-            self._call("on_start", 1, False, True)
-            self._discard(error, will_retry=False, will_fallback=True, next_source=to_index,
-                          next_attempt=1)  # fmt: skip
-            self._model_retries = self._network_retries = 0
-            return StartAttempt(to_index, 1, 0.0, False, True)
-
-        # Halt.
-        final: L0Error = error
-        if not fatal:
-            errors = state.errors
-            final = AllStreamsExhausted(
-                f"all {len(errors)} attempt(s) over {self.source_index + 1} source(s) failed; "
-                f"last: {error.message}",
-                errors,
-            )
-            final.__cause__ = error
-            self._stamp(final)
-        state.error = final
-        if self._fell_back:
-            self._emit(obs.FallbackEnd, success=False, final_index=self.source_index)
-        self._end_session()
-        self.outbox.append(Notice(error_event, "on_error", (error, False, False)))
-        return Fail(final)
-
-    def _resumable(self) -> bool:
-        """Whether the next attempt can continue this one's output: continuation is on, there
-        is output, and no tool call is half-streamed (tool calls never resume half-way)."""
-        if self.continuation is None or not self.state.length or self._tools:
-            return False
-        if isinstance(self.failure, GuardrailViolationError):
-            return False  # the output itself was rejected
-        return self._check_guardrails()
-
-    def _discard(
-        self,
-        error: L0Error,
-        *,
-        will_retry: bool,
-        will_fallback: bool,
-        next_source: int,
-        next_attempt: int,
-    ) -> None:
-        """Queue the consumer's ErrorEvent (and Reset, if it saw output) for the next attempt,
-        or, when the stream can resume from its checkpoint, keep the output (no Reset)."""
-        pending = self.pending
-        if self._resumable():
-            self._save_checkpoint()
-            self._resume = True
-            self.state.finish_reason = None
-            pending.append(
-                ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback)
-            )
-            return
-        had_output = self.content_seen > 0
-        discarded = self.state.discard_output()
-        self._checkpoint_parts = 0
-        pending.append(ErrorEvent(error=error, will_retry=will_retry, will_fallback=will_fallback))
-        if had_output:
-            pending.append(
-                Reset(
-                    reason=error.message,
-                    discarded=discarded,
-                    attempt=next_attempt,
-                    source_index=next_source,
-                )
-            )

@@ -1,0 +1,144 @@
+"""Verdicts on the output as it grows, every few tokens (:class:`l0.CheckIntervals`):
+streaming guardrails, drift, and checkpoints (saved only once the guardrails have passed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from l0._engine._actions import (
+    Notice,
+)
+from l0._engine._core import EngineCore
+from l0._errors import (
+    DriftDetected,
+    GuardrailViolationError,
+    L0Error,
+    SourceError,
+)
+from l0._events import _observability as obs
+from l0._events._observability import GuardrailViolation
+
+__all__ = ["Verdicts"]
+
+
+class Verdicts(EngineCore):
+    """The periodic checks of the token path."""
+
+    def _schedule(self, base: int) -> None:
+        """Next check points counted from ``base`` tokens (a new attempt's start)."""
+        self._next_guard = base + self._guard_every
+        self._next_drift = base + self._drift_every
+        self._next_ckpt = base + self._ckpt_every
+        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
+
+    def _periodic(self) -> None:
+        """Every few tokens: streaming guardrails, drift, checkpoint (``CheckIntervals``)."""
+        n = self.state.token_count
+        if n >= self._next_guard:
+            self._next_guard = n + self._guard_every
+            self._check_guardrails()
+        if n >= self._next_drift and self.failure is None:
+            self._next_drift = n + self._drift_every
+            self._check_drift()
+        if n >= self._next_ckpt and self.failure is None:
+            self._next_ckpt = n + self._ckpt_every
+            self._save_checkpoint()
+        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
+
+    def _fail_now(self, error: L0Error) -> None:
+        if self.failure is None:
+            self.failure = error
+            self.outbox.append(Notice(None, None, ()))  # makes the runtime look at once
+
+    def _check_guardrails(self) -> bool:
+        """Feed the streaming guardrails what they have not seen; False if that failed."""
+        checks = self.checks
+        if checks is None or checks.guard_checker is None:
+            return True
+        try:
+            found = checks.feed_guardrails(self.state._parts)  # pyright: ignore[reportPrivateUsage]
+        except Exception as exc:  # a user's rule raised
+            error = SourceError(f"a guardrail rule raised: {exc!r}")
+            error.__cause__ = exc
+            self._fail_now(error)
+            return False
+        return self._judge(found)
+
+    def _judge(self, found: Sequence[GuardrailViolation]) -> bool:
+        """Record violations (events, on_violation); fail on error/fatal ones. True if none
+        of them fails the attempt."""
+        if not found:
+            return True
+        state = self.state
+        count = len(self.checks.guardrails or ()) if self.checks else 0
+        self._emit(obs.GuardrailPhaseStart, phase="post", rule_count=count)
+        failing: list[GuardrailViolation] = []
+        fatal = False
+        for index, violation in enumerate(found):
+            state.violations.append(violation)
+            self._emit(obs.GuardrailRuleResult, "on_violation", (violation,), index=index,
+                       rule_id=violation.rule_id, passed=False, violation=violation)  # fmt: skip
+            if violation.severity == "fatal" or (
+                violation.severity == "error" and not violation.recoverable
+            ):
+                fatal = True
+                failing.append(violation)
+            elif violation.severity == "error":
+                failing.append(violation)
+        self._emit(obs.GuardrailPhaseEnd, phase="post", passed=not failing,
+                   violations=list(found), duration_ms=0.0)  # fmt: skip
+        if not failing:
+            return True
+        first = failing[0]
+        self._fail_now(
+            GuardrailViolationError(
+                f"guardrail {first.rule_id!r}: {first.message}", fatal=fatal, violations=failing
+            )
+        )
+        return False
+
+    def _check_drift(self) -> None:
+        checks = self.checks
+        if checks is None or checks.drift_monitor is None:
+            return
+        result = checks.feed_drift(self.state._parts)  # pyright: ignore[reportPrivateUsage]
+        if result is None:
+            return
+        if not result.detected:
+            if self.observed:
+                self._emit(obs.DriftCheckResult, detected=False, score=result.score,
+                           metrics=dict(result.details), threshold=result.threshold)  # fmt: skip
+            return
+        state = self.state
+        state.drift_detected = True
+        self._emit(obs.DriftCheckResult, "on_drift", (list(result.types), result.confidence),
+                   detected=True, score=result.score, metrics=dict(result.details),
+                   threshold=result.threshold)  # fmt: skip
+        action = checks.drift_monitor.action
+        if action != "record":
+            error = DriftDetected(
+                f"the output drifted ({', '.join(result.types)}; confidence "
+                f"{result.confidence:.2f})",
+                retryable=action == "retry",
+                metadata={"types": list(result.types), "halt": action == "halt"},
+            )
+            self._fail_now(error)
+
+    def _save_checkpoint(self) -> None:
+        """The output so far becomes the checkpoint. The event carries only what was added
+        since the previous one (``offset``/``length`` place it), so saving is linear overall."""
+        if not self._check_guardrails():
+            return
+        state = self.state
+        parts = state._parts  # pyright: ignore[reportPrivateUsage]
+        if self._checkpoint_parts >= len(parts):
+            return
+        delta = "".join(parts[self._checkpoint_parts :])
+        self._checkpoint_parts = len(parts)
+        offset = state.checkpoint_length
+        state.checkpoint_length = state.length
+        self._checkpoints += 1
+        text = state.checkpoint if self._checkpoint_text else delta
+        self._emit(obs.CheckpointSaved, "on_checkpoint", (text, state.token_count),
+                   checkpoint=delta, token_count=state.token_count, offset=offset,
+                   length=state.checkpoint_length)  # fmt: skip
