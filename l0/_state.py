@@ -21,8 +21,11 @@ class State:
     """
 
     __slots__ = (
+        "_extra",
         "_joined",
         "_joined_parts",
+        "_len",
+        "_len_parts",
         "_parts",
         "aborted",
         "attempt",
@@ -34,24 +37,25 @@ class State:
         "errors",
         "fallback_index",
         "finish_reason",
-        "length",
         "model_retry_count",
         "network_retry_count",
         "progress",
         "time_to_first_token",
-        "token_count",
         "tool_calls",
         "usage",
         "violations",
     )
 
     def __init__(self) -> None:
-        self._parts: list[str] = []  # append-only within an attempt
+        # The output: one part per token (plus ``_extra`` parts of whole messages); append-only
+        # within an attempt. Counts and lengths are derived from it on demand, so the token
+        # path only appends.
+        self._parts: list[str] = []
+        self._extra = 0
         self._joined = ""  # "".join(_parts[:_joined_parts]), extended on demand
         self._joined_parts = 0
-        self.length = 0
-        """``len(content)``, kept as the output arrives."""
-        self.token_count = 0
+        self._len = 0  # sum(len(p) for p in _parts[:_len_parts]), extended on demand
+        self._len_parts = 0
         self.checkpoint_length = 0
         """How much of ``content`` is the checkpoint (the last known good output)."""
         self.model_retry_count = 0
@@ -82,6 +86,20 @@ class State:
         return self._joined
 
     @property
+    def token_count(self) -> int:
+        """How many text deltas the output holds (a resumed stream keeps counting)."""
+        return len(self._parts) - self._extra
+
+    @property
+    def length(self) -> int:
+        """``len(content)``, without joining it."""
+        parts = self._parts
+        if self._len_parts < len(parts):
+            self._len += sum(map(len, parts[self._len_parts :]))
+            self._len_parts = len(parts)
+        return self._len
+
+    @property
     def content_length(self) -> int:
         """``len(content)``."""
         return self.length
@@ -92,9 +110,9 @@ class State:
         return self.content[: self.checkpoint_length] if self.checkpoint_length else ""
 
     def add(self, text: str) -> None:
-        """Append output text (the engine's token path inlines this)."""
+        """Append output text that is not a token (a whole message's content)."""
         self._parts.append(text)
-        self.length += len(text)
+        self._extra += 1
 
     @property
     def retry_count(self) -> int:
@@ -104,12 +122,13 @@ class State:
     def discard_output(self) -> int:
         """Forget the current attempt's output; returns how many characters were discarded."""
         discarded = self.length
-        self._parts.clear()
+        self._parts.clear()  # in place: the engine holds this list
+        self._extra = 0
         self._joined = ""
         self._joined_parts = 0
-        self.length = 0
+        self._len = 0
+        self._len_parts = 0
         self.checkpoint_length = 0
-        self.token_count = 0
         self.finish_reason = None
         self.time_to_first_token = None
         self.tool_calls = []

@@ -74,7 +74,8 @@ class EngineCore:
         self._drift_every = drift_every if checks and checks.drift else NEVER
         self._ckpt_every = checkpoint_every if continuation is not None else NEVER
         self._next_guard = self._next_drift = self._next_ckpt = 0
-        self._next_check = NEVER
+        self.check_at = 0
+        """See :attr:`parts` and :meth:`Verdicts._rearm`."""
         self.failure: L0Error | None = None
         """An attempt failure found on the token path (a guardrail or drift verdict): the
         runtime ends the attempt with it after delivering the engine's notices."""
@@ -85,6 +86,11 @@ class EngineCore:
         """The current attempt continues the checkpoint (its repeat of it is removed)."""
         self._dedupe: Deduper | None = None
         self.state = State()
+        self.parts: list[str] = self.state._parts  # pyright: ignore[reportPrivateUsage]
+        """The output parts (the state's own list). The token path may append a text delta here
+        itself instead of calling :meth:`on_text` while the append leaves ``len(parts)`` below
+        :attr:`check_at`; for the delta that reaches it, it calls :meth:`text_check` right after
+        appending. That is exactly what :meth:`on_text` does, minus building the Token."""
         self.outbox: list[Notice] = []
         self.pending: list[StreamEvent] = []
         self.source_index = 0

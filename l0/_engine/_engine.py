@@ -188,14 +188,10 @@ class Engine(Recovery):
 
     def on_text(self, text: str) -> Token:
         """A non-empty text delta arrived."""
-        state = self.state
-        state._parts.append(text)  # pyright: ignore[reportPrivateUsage]
-        state.length += len(text)
-        state.token_count += 1
-        if not self._has_output and not text.isspace():
-            self._first_output()
-        if state.token_count >= self._next_check:
-            self._periodic()
+        parts = self.parts
+        parts.append(text)
+        if len(parts) >= self.check_at:
+            self.text_check(text)
         return Token(value=text)
 
     def on_event(self, event: StreamEvent) -> StreamEvent | None:
@@ -209,6 +205,7 @@ class Engine(Recovery):
         if isinstance(event, Message):
             if event.content:
                 state.add(event.content)
+                self._rearm()
         elif isinstance(event, ToolCall):
             state.tool_calls.append(event)
             self._emit(obs.ToolRequested, "on_tool_call", (event.name, event.id, event.arguments),

@@ -29,7 +29,26 @@ class Verdicts(EngineCore):
         self._next_guard = base + self._guard_every
         self._next_drift = base + self._drift_every
         self._next_ckpt = base + self._ckpt_every
-        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """When :meth:`on_text` must look at the text again, as a count of output parts: at
+        once while the attempt has no output yet, else at the next check point."""
+        if self._has_output:
+            extra = self.state._extra  # pyright: ignore[reportPrivateUsage] - parts that are not tokens
+            self.check_at = min(self._next_guard, self._next_drift, self._next_ckpt) + extra
+        else:
+            self.check_at = 0
+
+    def text_check(self, text: str) -> None:
+        """The token path's slow lane (see :meth:`_rearm`): first output, periodic checks."""
+        if not self._has_output:
+            if text.isspace():
+                return  # whitespace is not output yet: look at the next part too
+            self._first_output()
+        if self.state.token_count >= min(self._next_guard, self._next_drift, self._next_ckpt):
+            self._periodic()
+        self._rearm()
 
     def _periodic(self) -> None:
         """Every few tokens: streaming guardrails, drift, checkpoint (``CheckIntervals``)."""
@@ -43,7 +62,6 @@ class Verdicts(EngineCore):
         if n >= self._next_ckpt and self.failure is None:
             self._next_ckpt = n + self._ckpt_every
             self._save_checkpoint()
-        self._next_check = min(self._next_guard, self._next_drift, self._next_ckpt)
 
     def _fail_now(self, error: L0Error) -> None:
         if self.failure is None:

@@ -58,12 +58,18 @@ async def _aclose_forcefully(source: Any) -> None:
 
 async def _aclose_gracefully(source: Any) -> None:
     """Close a source that ended, giving its cleanup a bounded, shielded moment."""
+    if getattr(source, "ag_frame", True) is None:
+        return  # an async generator that has run to its end: nothing left to close
     aclose = getattr(source, "aclose", None)
     if aclose is None:
         return
     with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True), contextlib.suppress(Exception):
         # The outcome is already decided; an error while closing changes nothing.
         await aclose()
+
+
+def _is_awaitable(obj: object) -> bool:
+    return isinstance(obj, Awaitable)
 
 
 class _Lifecycle:
@@ -142,38 +148,40 @@ class _Lifecycle:
         index = action.source_index
         factory = self.factories[index]
         engine = self.engine
-        obj: Any = None
-        adapter: Adapter | None = None
-        source: Any = None
-        with anyio.CancelScope(deadline=engine.wait_deadline(anyio.current_time())) as scope:
-            self.guard.scope = scope
-            if self.guard.aborted:
-                scope.cancel()
-            if self.wants_context[index]:
-                state = engine.state
-                checkpoint = state.checkpoint if engine.resuming else ""
-                continuation = engine.continuation
-                ctx = AttemptContext(
-                    attempt=action.attempt,
-                    source_index=index,
-                    is_retry=action.is_retry,
-                    is_fallback=action.is_fallback,
-                    checkpoint=checkpoint,
-                    continuation_prompt=(
-                        continuation.prompt(checkpoint) if continuation and checkpoint else ""
-                    ),
-                    error=state.errors[-1] if state.errors else None,
-                )
-                obj = factory(ctx)
-            else:
-                obj = factory()
-            if not hasattr(obj, "__aiter__") and isinstance(obj, Awaitable):
-                obj = await cast("Awaitable[Any]", obj)
-            adapter = resolve(obj, self.options.adapter)
-            source = adapter.open(obj)
-        self.guard.scope = None
-        if scope.cancelled_caught or adapter is None:
+        obj: Any
+        if self.guard.aborted:
             raise _Interrupted
+        if self.wants_context[index]:
+            state = engine.state
+            checkpoint = state.checkpoint if engine.resuming else ""
+            continuation = engine.continuation
+            ctx = AttemptContext(
+                attempt=action.attempt,
+                source_index=index,
+                is_retry=action.is_retry,
+                is_fallback=action.is_fallback,
+                checkpoint=checkpoint,
+                continuation_prompt=(
+                    continuation.prompt(checkpoint) if continuation and checkpoint else ""
+                ),
+                error=state.errors[-1] if state.errors else None,
+            )
+            obj = factory(ctx)
+        else:
+            obj = factory()
+        if not hasattr(obj, "__aiter__") and _is_awaitable(obj):
+            # An async factory: its wait for the stream is under the first-token deadline.
+            deadline = engine.wait_deadline(anyio.current_time())
+            with anyio.CancelScope(deadline=deadline) as scope:
+                self.guard.scope = scope
+                if self.guard.aborted:
+                    scope.cancel()
+                obj = await cast("Awaitable[object]", obj)
+            self.guard.scope = None
+            if scope.cancelled_caught:
+                raise _Interrupted
+        adapter = resolve(obj, self.options.adapter)
+        source = adapter.open(obj)
         engine.attempt_ready(
             anyio.current_time(),
             adapter=adapter.name,
@@ -251,6 +259,8 @@ class _Lifecycle:
                     await self._flush()
                 on_token = dispatch.on_token
                 on_text = engine.on_text
+                parts = engine.parts
+                append = parts.append
                 convert = adapter.convert
                 tap = self.raw_tap
                 # Text items go straight to the engine unless something must see each one.
@@ -270,13 +280,16 @@ class _Lifecycle:
                         kind: type = type(value)
                         if kind is str and fast_text:
                             if value:
-                                token = on_text(value)  # pyright: ignore[reportArgumentType] - kind is str
-                                if engine.outbox:
-                                    await self._flush()
-                                    if engine.failure is not None:
-                                        outcome = _FAILED
-                                        break
-                                yield token
+                                # Engine.on_text, inlined (see Engine.parts).
+                                append(value)  # pyright: ignore[reportArgumentType] - kind is str
+                                if len(parts) >= engine.check_at:
+                                    engine.text_check(value)  # pyright: ignore[reportArgumentType]
+                                    if engine.outbox:
+                                        await self._flush()
+                                        if engine.failure is not None:
+                                            outcome = _FAILED
+                                            break
+                                yield Token(value=value)  # pyright: ignore[reportArgumentType]
                                 if guard.aborted:
                                     break
                             continue
