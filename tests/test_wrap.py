@@ -125,3 +125,30 @@ def test_bad_fallbacks_and_options_are_config_errors() -> None:
         l0.wrap(client, retries=3).chat.completions.create(  # type: ignore[call-arg]
             model="m", messages=[], stream=True
         )
+
+
+async def test_the_requests_tools_validate_the_tool_calls() -> None:
+    """The ``tools`` of the request are the schemas tool calls are checked against."""
+    from l0.adapters import Finish, ToolCallDelta  # noqa: PLC0415
+
+    call = [
+        ToolCallDelta(index=0, id="c1", name="lookup", arguments='{"id": "x"}'),
+        Finish(reason="tool_calls"),
+    ]
+    client = l0.wrap(FakeClient("main", {"m": call}), retry=None)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}},
+            },
+        }
+    ]
+    stream = await client.chat.completions.create(model="m", messages=[], tools=tools, stream=True)
+    with pytest.raises(l0.L0Error) as info:
+        await stream.read()
+    causes = [info.value, *getattr(info.value, "errors", [])]
+    [error] = [e for e in causes if isinstance(e, l0.ToolCallError)]
+    assert error.metadata["issues"][0]["code"] == "INVALID_ARGUMENT_TYPE"
+    assert error.metadata["issues"][0]["path"] == ["arguments", "id"]

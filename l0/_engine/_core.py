@@ -15,7 +15,7 @@ from l0._engine._actions import (
 )
 from l0._engine._checks import Checks
 from l0._engine._continuation import ContinuationConfig, Deduper
-from l0._engine._tools import ToolAssembler
+from l0._engine._tools import ToolAssembler, ToolCallMode, ToolSchemas
 from l0._errors import (
     L0Error,
 )
@@ -51,6 +51,8 @@ class EngineCore:
         guardrails_every: int = 5,
         drift_every: int = 10,
         clock: Callable[[], float] | None = None,
+        tools: ToolSchemas | None = None,
+        tool_calls: ToolCallMode = "buffered",
     ) -> None:
         if sources < 1:
             raise ValueError("an engine needs at least one source")
@@ -105,7 +107,9 @@ class EngineCore:
         self._initial_deadline = INF
         self._has_output = False
         self._other_content = 0
-        self._tools = ToolAssembler()
+        self.tool_schemas = tools
+        self.tool_calls: ToolCallMode = tool_calls
+        self._tools = ToolAssembler(tools, tool_calls)
         self._stall_mark = -1
         self._stall_since = 0.0
         self._requires_finish = False

@@ -34,6 +34,7 @@ from l0._errors import (
     StreamAborted,
     StreamTimeout,
     StreamTruncated,
+    ToolCallError,
     ZeroOutput,
 )
 from l0._events import _observability as obs
@@ -81,7 +82,7 @@ class Engine(Recovery):
         self._attempt_start = now
         self._has_output = False
         self._other_content = 0
-        self._tools = ToolAssembler()
+        self._tools = ToolAssembler(self.tool_schemas, self.tool_calls)
         self._stall_mark = -1
         self._emitted = False
         self._requires_finish = False
@@ -157,19 +158,32 @@ class Engine(Recovery):
                         self._dedupe = None
                 if chunk:
                     events.append(self.on_text(chunk))
+            elif isinstance(chunk, ToolCall):
+                ready = self._tools.add_call(chunk)
+                self._other_content += 1
+                if not self._has_output:
+                    self._first_output()
+                if ready:
+                    error = self._deliver_tool_calls(ready, events)
+                    if error is not None:
+                        return error
             elif isinstance(chunk, StreamEvent):
                 event = self.on_event(chunk)
                 if event is not None:
                     events.append(event)
             elif isinstance(chunk, ToolCallDelta):
-                self._tools.add(chunk)
+                ready = self._tools.add(chunk)
                 self._other_content += 1
                 if not self._has_output:
                     self._first_output()
+                if ready:
+                    error = self._deliver_tool_calls(ready, events)
+                    if error is not None:
+                        return error
             elif isinstance(chunk, Finish_):
                 self.state.finish_reason = chunk.reason or "stop"
-                if self._tools:
-                    error = self._deliver_tool_calls(events)
+                if self._tools and self.tool_calls == "eager":
+                    error = self._deliver_tool_calls(self._tools.take(), events)
                     if error is not None:
                         return error
             elif isinstance(chunk, Usage):
@@ -206,11 +220,6 @@ class Engine(Recovery):
             if event.content:
                 state.add(event.content)
                 self._rearm()
-        elif isinstance(event, ToolCall):
-            state.tool_calls.append(event)
-            self._emit(obs.ToolRequested, "on_tool_call", (event.name, event.id, event.arguments),
-                       tool_name=event.name, tool_call_id=event.id,
-                       arguments=event.arguments)  # fmt: skip
         elif isinstance(event, Data):
             state.data.append(event)
         else:
@@ -272,10 +281,11 @@ class Engine(Recovery):
 
     # -- endings --------------------------------------------------------------------------
 
-    def _deliver_tool_calls(self, events: list[StreamEvent]) -> L0Error | None:
-        """The assembled tool calls, whole, once the output is complete; or the error of the
-        first one that cannot be delivered (then none is)."""
-        calls = self._tools.take()
+    def _deliver_tool_calls(
+        self, calls: list[ToolCall | ToolCallError], events: list[StreamEvent]
+    ) -> L0Error | None:
+        """Whole tool calls to ``events``; or the error of the first one that cannot be
+        delivered (then none is)."""
         for call in calls:
             if isinstance(call, L0Error):
                 call_id = str(call.metadata.get("tool_call_id", ""))
@@ -283,10 +293,13 @@ class Engine(Recovery):
                            duration_ms=0.0)  # fmt: skip
                 self._emit(obs.ToolCompleted, tool_call_id=call_id, status="error")
                 return call
-        for call in calls:
-            event = self.on_event(cast("ToolCall", call))
-            if event is not None:
-                events.append(event)
+        state = self.state
+        for call in cast("list[ToolCall]", calls):
+            state.tool_calls.append(call)
+            self._emit(obs.ToolRequested, "on_tool_call", (call.name, call.id, call.arguments),
+                       tool_name=call.name, tool_call_id=call.id,
+                       arguments=call.arguments)  # fmt: skip
+            events.append(call)
         return None
 
     def source_ended(self, now: float) -> Action:
@@ -297,8 +310,8 @@ class Engine(Recovery):
             self._dedupe = None
             if rest:
                 self.pending.append(self.on_text(rest))
-        if self._tools:
-            error = self._deliver_tool_calls(self.pending)
+        if self._tools and self.tool_calls == "eager":
+            error = self._deliver_tool_calls(self._tools.take(), self.pending)
             if error is not None:
                 return self._fail(error, now)
         checks = self.checks
@@ -322,6 +335,11 @@ class Engine(Recovery):
             return self._fail(
                 StreamTruncated("the stream ended without a finish reason (truncated)"), now
             )
+        if self._tools:
+            # Buffered tool calls: the attempt succeeded, so now they are delivered.
+            error = self._deliver_tool_calls(self._tools.take(), self.pending)
+            if error is not None:
+                return self._fail(error, now)
         return self._complete()
 
     def take_failure(self, now: float) -> Action:

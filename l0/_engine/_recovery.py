@@ -166,7 +166,8 @@ class Recovery(Verdicts):
     def _resumable(self) -> bool:
         """Whether the next attempt can continue this one's output: continuation is on, there
         is output, and no tool call is half-streamed (tool calls never resume half-way)."""
-        if self.continuation is None or not self.state.length or self._tools:
+        state = self.state
+        if self.continuation is None or not state.length or self._tools or state.tool_calls:
             return False
         if isinstance(self.failure, GuardrailViolationError):
             return False  # the output itself was rejected

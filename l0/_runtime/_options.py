@@ -12,6 +12,7 @@ import attrs
 
 from l0._config import CheckIntervals, Retry, Timeout
 from l0._engine._continuation import ContinuationConfig
+from l0._engine._tools import ToolCallMode, ToolSchemas
 from l0._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ class RunOptions(TypedDict, total=False):
     continue_from_last_good_token: bool | ContinuationConfig | None
     guardrails: Guardrails | Sequence[Rule] | None
     drift: bool | DriftConfig | DriftDetector | None
+    tools: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None
+    tool_calls: ToolCallMode
+    keep_raw: bool | int
     on_start: Callback | None
     on_complete: Callback | None
     on_error: Callback | None
@@ -237,6 +241,31 @@ def _to_drift(value: bool | DriftConfig | DriftDetector | None) -> DriftDetector
     return value
 
 
+def _to_tools(value: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None) -> ToolSchemas | None:
+    if value is None or isinstance(value, ToolSchemas):
+        return value
+    return ToolSchemas(value)
+
+
+def _check_tool_calls(_inst: Any, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if value not in ("buffered", "eager"):
+        raise ConfigError(f"tool_calls must be 'buffered' or 'eager', got {value!r}")
+
+
+DEFAULT_RAW_LIMIT: Final = 10_000
+"""How many raw items ``keep_raw=True`` keeps (the attempt's most recent ones)."""
+
+
+def _to_keep_raw(value: bool | int) -> int:
+    if value is True:
+        return DEFAULT_RAW_LIMIT
+    if value is False or value is None:  # pyright: ignore[reportUnnecessaryComparison]
+        return 0
+    if not isinstance(value, int) or value < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(f"keep_raw must be True, False or a number of items >= 0, got {value!r}")
+    return value
+
+
 def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
     return {}
 
@@ -260,6 +289,9 @@ class Options:
     )
     guardrails: Guardrails | None = attrs.field(default=None, converter=_to_guardrails)
     drift: DriftDetector | None = attrs.field(default=None, converter=_to_drift)
+    tools: ToolSchemas | None = attrs.field(default=None, converter=_to_tools)
+    tool_calls: ToolCallMode = attrs.field(default="buffered", validator=_check_tool_calls)
+    keep_raw: int = attrs.field(default=0, converter=_to_keep_raw)
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
         factory=_no_callbacks, validator=_check_callbacks
     )

@@ -14,6 +14,7 @@ import contextlib
 import math
 import random
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from types import AsyncGeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any, cast
@@ -25,7 +26,7 @@ from l0._context import freeze_context, new_seed, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
 from l0._engine._checks import Checks
 from l0._errors import ConfigError, L0Error, StreamClosed
-from l0._events._stream import Reset, StreamEvent, Token
+from l0._events._stream import StreamEvent, Token
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
 from l0._runtime._read import Guard, Read, pump_items
@@ -114,6 +115,8 @@ class _Lifecycle:
             ),
             guardrails_every=options.check_intervals.guardrails,
             drift_every=options.check_intervals.drift,
+            tools=options.tools,
+            tool_calls=options.tool_calls,
         )
         self.guard = Guard()
         self.source: Any = None
@@ -121,7 +124,10 @@ class _Lifecycle:
         self.close_pending = False
         self.owner: int | None = None
         self.interrupted = False
-        self.raw_tap: list[Any] | None = None
+        self.raw_tap: deque[Any] | None = (
+            deque(maxlen=options.keep_raw) if options.keep_raw else None
+        )
+        """The current attempt's raw items (``keep_raw``)."""
 
     def _stopped(self) -> StartAttempt | Finish | Fail:
         """The outcome once a stop was requested: aborted, or closed from another task."""
@@ -241,6 +247,8 @@ class _Lifecycle:
                     action = self._stopped()
                     continue
                 engine.begin_attempt(anyio.current_time(), action)
+                if self.raw_tap is not None:
+                    self.raw_tap.clear()
                 if engine.outbox:
                     await self._flush()
                 adapter = None
@@ -482,19 +490,19 @@ class Stream:
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await gen.aclose()
 
-    async def raw(self) -> AsyncIterator[Any]:
-        """The provider's raw items as they arrive (before adaptation), with a
-        :class:`~l0.Reset` between attempts. Drives the same reliable stream as iteration."""
-        tap: list[Any] = []
-        self._life.raw_tap = tap
-        async for event in self:
-            if tap:
-                items = tap[:]
-                tap.clear()
-                for item in items:
-                    yield item
-            if isinstance(event, Reset):
-                yield event
+    def raw(self) -> list[Any]:
+        """The provider's raw items (before adaptation) of the current attempt — once the
+        stream has ended, of the attempt that produced the result (or failed last).
+
+        Kept only with ``keep_raw=True`` (the last 10,000 items of the attempt) or
+        ``keep_raw=N`` (the last ``N``); otherwise this raises :class:`~l0.ConfigError`.
+        Keeping them costs a little per item: the runtime then hands every item through the
+        slow lane of the token path.
+        """
+        tap = self._life.raw_tap
+        if tap is None:
+            raise ConfigError("stream.raw() needs keep_raw=True (or a number of items) in run()")
+        return list(tap)
 
     # -- the lifecycle --------------------------------------------------------------------
 

@@ -71,6 +71,9 @@ class _Wrapper:
             primary = _factory(self.client, kwargs, None)
             others = [self._fallback(entry, kwargs) for entry in self.fallbacks]
             options = cast("RunOptions", {**self.options, "fallbacks": others})
+            if "tools" not in self.options and kwargs.get("tools"):
+                # The tools offered in the request: tool calls are checked against them.
+                options["tools"] = kwargs["tools"]
             stream: Stream = run(primary, **options)
             return stream
 
