@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from l0 import adapters as adapters
 from l0 import events as events
+from l0._budget import CircuitBreaker as CircuitBreaker
+from l0._budget import RetryBudget as RetryBudget
+from l0._budget import named as named
 from l0._config import CheckIntervals as CheckIntervals
 from l0._config import Retry as Retry
 from l0._config import RetryContext as RetryContext
@@ -18,6 +21,7 @@ from l0._engine._continuation import ContinuationConfig as ContinuationConfig
 from l0._engine._continuation import continuation_messages as continuation_messages
 from l0._errors import AdapterNotFound as AdapterNotFound
 from l0._errors import AllStreamsExhausted as AllStreamsExhausted
+from l0._errors import CircuitOpen as CircuitOpen
 from l0._errors import ConfigError as ConfigError
 from l0._errors import DriftDetected as DriftDetected
 from l0._errors import ErrorCategory as ErrorCategory
@@ -60,6 +64,8 @@ __all__ = [
     "CheckIntervals",
     "ChunkResult",
     "ChunkRun",
+    "CircuitBreaker",
+    "CircuitOpen",
     "Complete",
     "ConfigError",
     "ConsensusFailed",
@@ -96,6 +102,7 @@ __all__ = [
     "RaceResult",
     "Reset",
     "Retry",
+    "RetryBudget",
     "RetryContext",
     "Rule",
     "RunOptions",
@@ -127,6 +134,7 @@ __all__ = [
     "guardrails",
     "jaccard_similarity",
     "levenshtein_ratio",
+    "named",
     "parallel",
     "pipeline",
     "pool",

@@ -33,6 +33,7 @@ from l0._events._observability import FailureType
 __all__ = [
     "AdapterNotFound",
     "AllStreamsExhausted",
+    "CircuitOpen",
     "ConfigError",
     "DriftDetected",
     "ErrorCategory",
@@ -89,6 +90,7 @@ class ErrorCode(str, enum.Enum):
     INVALID_CONFIG = "INVALID_CONFIG"
     TOOL_CALL_INVALID = "TOOL_CALL_INVALID"
     INVALID_JSON = "INVALID_JSON"
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
 
 
 class ErrorCategory(str, enum.Enum):
@@ -121,6 +123,7 @@ _CATEGORY: dict[ErrorCode, ErrorCategory] = {
     ErrorCode.STREAM_ABORTED: ErrorCategory.PROVIDER,
     ErrorCode.ALL_STREAMS_EXHAUSTED: ErrorCategory.PROVIDER,
     ErrorCode.STREAM_ERROR: ErrorCategory.PROVIDER,
+    ErrorCode.CIRCUIT_OPEN: ErrorCategory.PROVIDER,
 }
 
 
@@ -337,6 +340,14 @@ class AllStreamsExhausted(L0Error):
     def __init__(self, message: str, errors: Sequence[L0Error]):
         super().__init__(message)
         self.errors: list[L0Error] = list(errors)
+
+
+class CircuitOpen(L0Error):
+    """The source was skipped: its :class:`~l0.CircuitBreaker` circuit is open (it failed
+    repeatedly and its recovery time has not passed). Not retried; the next source is tried."""
+
+    default_code = ErrorCode.CIRCUIT_OPEN
+    default_retryable = False
 
 
 class InvalidStream(L0Error, TypeError):

@@ -127,13 +127,14 @@ async def test_factory_without_parameters_is_called_without_arguments() -> None:
 
 
 async def test_source_of_l0_events() -> None:
-    """A source may yield l0 events: Token, Data, ToolCall and Progress are delivered."""
+    """A source may yield l0 events: Token, Data, ToolCall and Progress are delivered (tool
+    calls once the attempt has succeeded: buffered, the default)."""
     data = l0.Data(payload={"k": 1}, mime_type="application/json")
     call = l0.ToolCall(id="t1", name="lookup", arguments={"q": "x"})
     progress = l0.Progress(percent=50.0, message="half")
     stream = l0.run(Script([l0.Token(value="a"), data, call, progress, "b"]))
     events = await collect(stream)
-    assert events[:5] == [l0.Token(value="a"), data, call, progress, l0.Token(value="b")]
+    assert events[:5] == [l0.Token(value="a"), data, progress, l0.Token(value="b"), call]
     assert type(events[5]) is l0.Complete
     assert len(events) == 6
     state = stream.state

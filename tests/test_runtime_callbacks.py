@@ -74,8 +74,8 @@ async def test_callbacks_fire_in_lifecycle_order(kind: str) -> None:
         "on_error",
         "on_fallback",
         "on_start",
-        "on_tool_call",
         "on_token",
+        "on_tool_call",  # buffered: once the attempt succeeded
         "on_complete",
     ]
 

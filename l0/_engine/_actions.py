@@ -20,6 +20,7 @@ __all__ = [
     "FATAL_CODES",
     "INF",
     "NEVER",
+    "PROVIDER_DOWN",
     "REASON_TEXT",
     "Action",
     "Fail",
@@ -41,6 +42,10 @@ FATAL_CODES = frozenset(
         ErrorCode.INVALID_CONFIG,
     }
 )
+PROVIDER_DOWN: frozenset[str] = frozenset(
+    {"network_error", "timeout", "server_error", "rate_limit"}
+)
+"""Failure reasons that count against a source's circuit (see l0.CircuitBreaker)."""
 REASON_TEXT: dict[str, str] = {
     "zero_output": "Zero output",
     "guardrail_violation": "Guardrail violation",

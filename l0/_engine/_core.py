@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
+from l0._budget import CircuitBreaker, RetryBudget
 from l0._config import Retry, Timeout
 from l0._context import FrozenDict
 from l0._engine._actions import (
@@ -53,6 +54,9 @@ class EngineCore:
         clock: Callable[[], float] | None = None,
         tools: ToolSchemas | None = None,
         tool_calls: ToolCallMode = "buffered",
+        budget: RetryBudget | None = None,
+        breaker: CircuitBreaker | None = None,
+        source_keys: Sequence[Hashable] = (),
     ) -> None:
         if sources < 1:
             raise ValueError("an engine needs at least one source")
@@ -108,6 +112,12 @@ class EngineCore:
         self._has_output = False
         self._other_content = 0
         self.tool_schemas = tools
+        self.budget = budget
+        """The retry budget shared with other streams (see :class:`l0.RetryBudget`)."""
+        self._budget_taken: float = 0.0  # what this stream's retries took from it
+        self.breaker = breaker
+        """The circuit breaker shared with other streams (see :class:`l0.CircuitBreaker`)."""
+        self.source_keys: tuple[Hashable, ...] = tuple(source_keys) or tuple(range(sources))
         self.tool_calls: ToolCallMode = tool_calls
         self._tools = ToolAssembler(tools, tool_calls)
         self._stall_mark = -1

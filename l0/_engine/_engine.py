@@ -357,6 +357,8 @@ class Engine(Recovery):
         self._now = now
         state = self.state
         state.aborted = True
+        if self.breaker is not None:
+            self.breaker.release(self.source_keys[self.source_index])
         error = StreamAborted("the stream was aborted")
         self._stamp(error)
         state.error = error
@@ -372,6 +374,8 @@ class Engine(Recovery):
         if self.finished:
             return
         self._now = now
+        if self.breaker is not None:
+            self.breaker.release(self.source_keys[self.source_index])
         state = self.state
         self._emit(obs.AbortRequested, source="user")
         self._end_session()
@@ -381,6 +385,10 @@ class Engine(Recovery):
     def _complete(self) -> Finish:
         state = self.state
         state.completed = True
+        if self.breaker is not None:
+            self.breaker.success(self.source_keys[self.source_index])
+        if self.budget is not None:
+            self.budget.release(self._budget_taken)
         if self._retried:
             self._emit(obs.RetryEnd, attempt=self.attempt, success=True)
         if self._fell_back:

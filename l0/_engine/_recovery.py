@@ -6,6 +6,7 @@ from __future__ import annotations
 from l0._config import RetryContext
 from l0._engine._actions import (
     FATAL_CODES,
+    PROVIDER_DOWN,
     REASON_TEXT,
     Action,
     Fail,
@@ -15,6 +16,8 @@ from l0._engine._actions import (
 from l0._engine._verdicts import Verdicts
 from l0._errors import (
     AllStreamsExhausted,
+    CircuitOpen,
+    ErrorCode,
     GuardrailViolationError,
     L0Error,
 )
@@ -29,6 +32,20 @@ __all__ = ["Recovery"]
 
 class Recovery(Verdicts):
     """The decision taken when an attempt fails."""
+
+    def admit(self, now: float, action: StartAttempt) -> Action | None:
+        """The attempt of ``action`` is about to start: None if it may, or, when the source's
+        circuit is open (see :class:`l0.CircuitBreaker`), what follows from skipping the source
+        as if it had failed with :class:`~l0.CircuitOpen`."""
+        breaker = self.breaker
+        index = action.source_index
+        if breaker is None or breaker.allow(self.source_keys[index], now):
+            return None
+        self.source_index = index
+        self.attempt = action.attempt
+        return self._fail(
+            CircuitOpen(f"source {index} was skipped: its circuit is open (it kept failing)"), now
+        )
 
     def _retry_delay(self, error: L0Error, ctx: RetryContext) -> float:
         if self.zero_backoff:
@@ -49,6 +66,13 @@ class Recovery(Verdicts):
         self._stamp(error)
         state.errors.append(error)
         fatal = error.code in FATAL_CODES or error.metadata.get("halt") is True
+        breaker = self.breaker
+        key = self.source_keys[self.source_index]
+        if breaker is not None and error.code is not ErrorCode.CIRCUIT_OPEN:
+            if error.retry_reason in PROVIDER_DOWN:
+                breaker.failure(key, now)
+            else:
+                breaker.release(key)
         counts = error.counts_toward_limit
         reason = REASON_TEXT.get(error.retry_reason, "Stream error")
 
@@ -78,6 +102,16 @@ class Recovery(Verdicts):
                 delay = self._retry_delay(error, ctx)
                 # Backoff never sleeps past the stream's or the caller's deadline.
                 will_retry = now + delay < min(self._total_deadline, self.outer_deadline)
+            if will_retry and breaker is not None and breaker.state(key) == "open":
+                will_retry = False  # this failure opened the source's circuit
+            if will_retry and self.budget is not None:
+                taken = self.budget.acquire(timeout=error.retry_reason == "timeout")
+                if taken is None:
+                    will_retry = False
+                    exhausted = True
+                    reason = "Retry budget exhausted"
+                else:
+                    self._budget_taken += taken
         past_deadline = now >= self._total_deadline or now >= self.outer_deadline
         will_fallback = (
             not will_retry

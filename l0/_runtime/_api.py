@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from l0._budget import RetryBudget
 from l0._errors import ConfigError
 from l0._runtime._options import Factory, Options, RunOptions, merge
 from l0._runtime._stream import CLEANUP_TIMEOUT, Stream
@@ -78,6 +79,11 @@ def session(**defaults: Unpack[RunOptions]) -> Session:
     """A session: ``async with l0.session(retry=..., on_event=...) as s: s.run(...)``.
 
     The keywords are defaults for every stream of the session (same meaning as in
-    :func:`run`); a stream's own keywords override them one by one.
+    :func:`run`); a stream's own keywords override them one by one. Unless given
+    ``retry_budget=`` (``None`` for none), the session makes a fresh :class:`~l0.RetryBudget`
+    that all of its streams share.
     """
+    if "retry_budget" not in defaults:
+        # Each session has a retry budget of its own (retry_budget=None: none).
+        defaults = {**defaults, "retry_budget": RetryBudget()}
     return Session(merge(_DEFAULTS, defaults, where="session()"))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import attrs
 
+from l0._budget import CircuitBreaker, RetryBudget
 from l0._config import CheckIntervals, Retry, Timeout
 from l0._engine._continuation import ContinuationConfig
 from l0._engine._tools import ToolCallMode, ToolSchemas
@@ -116,6 +117,8 @@ class RunOptions(TypedDict, total=False):
     tools: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None
     tool_calls: ToolCallMode
     keep_raw: bool | int
+    retry_budget: RetryBudget | None
+    circuit_breaker: CircuitBreaker | None
     on_start: Callback | None
     on_complete: Callback | None
     on_error: Callback | None
@@ -266,6 +269,14 @@ def _to_keep_raw(value: bool | int) -> int:
     return value
 
 
+def _instance_of(cls: type, name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_inst: Any, _attr: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, cls):
+            raise ConfigError(f"{name} must be an l0.{cls.__name__}, got {type(value).__name__}")
+
+    return check
+
+
 def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
     return {}
 
@@ -292,6 +303,13 @@ class Options:
     tools: ToolSchemas | None = attrs.field(default=None, converter=_to_tools)
     tool_calls: ToolCallMode = attrs.field(default="buffered", validator=_check_tool_calls)
     keep_raw: int = attrs.field(default=0, converter=_to_keep_raw)
+    retry_budget: RetryBudget | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_instance_of(RetryBudget, "retry_budget"))
+    )
+    circuit_breaker: CircuitBreaker | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(_instance_of(CircuitBreaker, "circuit_breaker")),
+    )
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
         factory=_no_callbacks, validator=_check_callbacks
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from l0 import _testing_mode
+from l0._budget import source_key
 from l0._context import freeze_context, new_seed, new_stream_id
 from l0._engine import Engine, Fail, Finish, StartAttempt, classify
 from l0._engine._checks import Checks
@@ -117,6 +118,9 @@ class _Lifecycle:
             drift_every=options.check_intervals.drift,
             tools=options.tools,
             tool_calls=options.tool_calls,
+            budget=options.retry_budget,
+            breaker=options.circuit_breaker,
+            source_keys=tuple(source_key(f) for f in self.factories),
         )
         self.guard = Guard()
         self.source: Any = None
@@ -148,6 +152,19 @@ class _Lifecycle:
                 scope.cancel()
             await anyio.sleep(delay)
         self.guard.scope = None
+
+    def _begin(self, action: StartAttempt) -> StartAttempt | Finish | Fail | None:
+        """The attempt of ``action`` begins now, unless its source's circuit is open: then
+        the engine's next action instead."""
+        engine = self.engine
+        if engine.breaker is not None:
+            skipped = engine.admit(anyio.current_time(), action)
+            if skipped is not None:
+                return skipped
+        engine.begin_attempt(anyio.current_time(), action)
+        if self.raw_tap is not None:
+            self.raw_tap.clear()
+        return None
 
     async def _open(self, action: StartAttempt) -> tuple[Adapter, Any]:
         """Call the factory and find its adapter, inside the first-token deadline."""
@@ -246,9 +263,10 @@ class _Lifecycle:
                 if self.guard.aborted:
                     action = self._stopped()
                     continue
-                engine.begin_attempt(anyio.current_time(), action)
-                if self.raw_tap is not None:
-                    self.raw_tap.clear()
+                skipped = self._begin(action)
+                if skipped is not None:
+                    action = skipped  # the source's circuit is open: what follows from that
+                    continue
                 if engine.outbox:
                     await self._flush()
                 adapter = None

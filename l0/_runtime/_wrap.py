@@ -114,6 +114,11 @@ def _factory(client: object, request: Mapping[str, Any], model: str | None) -> F
             return await completions.create(**{**body, "messages": messages})
         return await completions.create(**body)
 
+    # The circuit breaker's key for this source: the client's endpoint and the model.
+    open_attempt.l0_source = (  # pyright: ignore[reportFunctionMemberAccess]
+        str(getattr(client, "base_url", type(client).__name__)),
+        body.get("model"),
+    )
     return open_attempt
 
 
