@@ -47,7 +47,6 @@ class EngineCore:
         outer_deadline: float = INF,
         continuation: ContinuationConfig | None = None,
         checkpoint_every: int = 10,
-        checkpoint_text: bool = False,
         checks: Checks | None = None,
         guardrails_every: int = 5,
         drift_every: int = 10,
@@ -74,7 +73,6 @@ class EngineCore:
         """Read once per attempt, at its first content (``state.time_to_first_token``)."""
         self.continuation = continuation
         self._checkpoint_every = checkpoint_every
-        self._checkpoint_text = checkpoint_text  # on_checkpoint wants the whole text each time
         self.checks = checks
         self._guard_every = guardrails_every if checks and checks.guardrails else NEVER
         self._drift_every = drift_every if checks and checks.drift else NEVER

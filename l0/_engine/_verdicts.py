@@ -156,7 +156,6 @@ class Verdicts(EngineCore):
         offset = state.checkpoint_length
         state.checkpoint_length = state.length
         self._checkpoints += 1
-        text = state.checkpoint if self._checkpoint_text else delta
-        self._emit(obs.CheckpointSaved, "on_checkpoint", (text, state.token_count),
+        self._emit(obs.CheckpointSaved, "on_checkpoint", (delta, state.token_count),
                    checkpoint=delta, token_count=state.token_count, offset=offset,
                    length=state.checkpoint_length)  # fmt: skip

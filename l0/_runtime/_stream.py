@@ -108,7 +108,6 @@ class _Lifecycle:
             clock=anyio.current_time,
             continuation=options.continue_from_last_good_token,
             checkpoint_every=options.check_intervals.checkpoint,
-            checkpoint_text=options.callbacks.get("on_checkpoint") is not None,
             checks=(
                 Checks(options.guardrails, options.drift)
                 if options.guardrails or options.drift
