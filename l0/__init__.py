@@ -54,6 +54,7 @@ from l0._runtime._options import AttemptContext as AttemptContext
 from l0._runtime._options import RunOptions as RunOptions
 from l0._runtime._stream import Stream as Stream
 from l0._runtime._wrap import wrap as wrap
+from l0._state import Phase as Phase
 from l0._state import State as State
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "Message",
     "NetworkError",
     "ParallelResult",
+    "Phase",
     "PipelineResult",
     "PipelineStep",
     "PipelineStepFailed",

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from l0._errors import L0Error
     from l0._events._stream import Data, Progress, ToolCall
 
-__all__ = ["State"]
+__all__ = ["Phase", "State"]
+
+
+Phase = Literal[
+    "init",
+    "connecting",
+    "streaming",
+    "resuming",
+    "retrying",
+    "falling_back",
+    "completed",
+    "failed",
+    "aborted",
+]
+"""The lifecycle phase of a stream, as the engine moves through it:
+
+* ``init``: not started yet;
+* ``connecting``: an attempt began; waiting for its source and its first content;
+* ``resuming``: an attempt that continues the checkpoint, before its first new content;
+* ``streaming``: content is arriving;
+* ``retrying`` / ``falling_back``: an attempt failed; the next one (on the same source / on the
+  next source) starts after its backoff;
+* ``completed``, ``failed``, ``aborted``: the end (``aborted`` also when the consumer stopped
+  early or was cancelled).
+"""
 
 
 class State:
@@ -39,6 +63,7 @@ class State:
         "finish_reason",
         "model_retry_count",
         "network_retry_count",
+        "phase",
         "progress",
         "time_to_first_token",
         "tool_calls",
@@ -58,6 +83,9 @@ class State:
         self._len_parts = 0
         self.checkpoint_length = 0
         """How much of ``content`` is the checkpoint (the last known good output)."""
+        self.phase: Phase = "init"
+        """Where the stream's lifecycle is (see :data:`Phase`); ``on_phase(old, new)`` is
+        called on every change."""
         self.model_retry_count = 0
         self.network_retry_count = 0
         self.fallback_index = 0

@@ -24,7 +24,7 @@ from l0._events import _observability as obs
 from l0._events._stream import (
     StreamEvent,
 )
-from l0._state import State
+from l0._state import Phase, State
 
 __all__ = ["EngineCore"]
 
@@ -53,6 +53,7 @@ class EngineCore:
         clock: Callable[[], float] | None = None,
         tools: ToolSchemas | None = None,
         tool_calls: ToolCallMode = "buffered",
+        phase_observed: bool = False,
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
         source_keys: Sequence[Hashable] = (),
@@ -110,6 +111,7 @@ class EngineCore:
         self._has_output = False
         self._other_content = 0
         self.tool_schemas = tools
+        self._phase_observed = phase_observed  # someone wants on_phase
         self.budget = budget
         """The retry budget shared with other streams (see :class:`l0.RetryBudget`)."""
         self._budget_taken: float = 0.0  # what this stream's retries took from it
@@ -153,8 +155,17 @@ class EngineCore:
     def _call(self, callback: str, *args: Any) -> None:
         self.outbox.append(Notice(None, callback, args))
 
+    def _phase(self, new: Phase) -> None:
+        state = self.state
+        old = state.phase
+        if old != new:
+            state.phase = new
+            if self._phase_observed:
+                self.outbox.append(Notice(None, "on_phase", (old, new)))
+
     def _first_output(self) -> None:
         self._has_output = True
+        self._phase("streaming")
         if self.clock is not None:
             self._now = max(self._now, self.clock())
         self.state.time_to_first_token = self._now - self._attempt_start

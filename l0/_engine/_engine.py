@@ -93,6 +93,7 @@ class Engine(Recovery):
             self._emit(obs.TimeoutStart, timeout_type="initial", configured_ms=initial * 1000)
         self.resuming = self._resume
         self._resume = False
+        self._phase("resuming" if self.resuming else "connecting")
         self._dedupe = None
         self.failure = None
         if self.checks is not None:
@@ -357,6 +358,7 @@ class Engine(Recovery):
         self._now = now
         state = self.state
         state.aborted = True
+        self._phase("aborted")
         if self.breaker is not None:
             self.breaker.release(self.source_keys[self.source_index])
         error = StreamAborted("the stream was aborted")
@@ -374,6 +376,7 @@ class Engine(Recovery):
         if self.finished:
             return
         self._now = now
+        self._phase("aborted")
         if self.breaker is not None:
             self.breaker.release(self.source_keys[self.source_index])
         state = self.state
@@ -385,6 +388,7 @@ class Engine(Recovery):
     def _complete(self) -> Finish:
         state = self.state
         state.completed = True
+        self._phase("completed")
         if self.breaker is not None:
             self.breaker.success(self.source_keys[self.source_index])
         if self.budget is not None:

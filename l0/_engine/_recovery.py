@@ -159,6 +159,7 @@ class Recovery(Verdicts):
             number = self._model_retries + self._network_retries
             self._emit(obs.RetryAttempt, "on_retry", (self.attempt + 1, reason), attempt=number,
                        max_attempts=budget, reason=reason, delay_ms=delay * 1000)  # fmt: skip
+            self._phase("retrying")
             self._discard(error, will_retry=True, will_fallback=False,
                           next_source=self.source_index, next_attempt=self.attempt + 1)  # fmt: skip
             return StartAttempt(self.source_index, self.attempt + 1, delay, True, False)
@@ -173,6 +174,7 @@ class Recovery(Verdicts):
             self._emit(obs.FallbackStart, "on_fallback", (to_index - 1, why),
                        from_index=self.source_index, to_index=to_index)  # fmt: skip
             self._emit(obs.FallbackModelSelected, index=to_index, reason=why)
+            self._phase("falling_back")
             self._call("on_start", 1, False, True)
             self._discard(error, will_retry=False, will_fallback=True, next_source=to_index,
                           next_attempt=1)  # fmt: skip
@@ -191,6 +193,7 @@ class Recovery(Verdicts):
             final.__cause__ = error
             self._stamp(final)
         state.error = final
+        self._phase("failed")
         if self._fell_back:
             self._emit(obs.FallbackEnd, success=False, final_index=self.source_index)
         self._end_session()

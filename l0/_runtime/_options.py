@@ -60,6 +60,7 @@ CALLBACK_NAMES: tuple[str, ...] = (
     "on_drift",
     "on_tool_call",
     "on_token",
+    "on_phase",
 )
 
 
@@ -133,6 +134,7 @@ class RunOptions(TypedDict, total=False):
     on_drift: Callback | None
     on_tool_call: Callback | None
     on_token: Callback | None
+    on_phase: Callback | None
 
 
 OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)

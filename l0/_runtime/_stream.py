@@ -117,6 +117,7 @@ class _Lifecycle:
             drift_every=options.check_intervals.drift,
             tools=options.tools,
             tool_calls=options.tool_calls,
+            phase_observed=options.callbacks.get("on_phase") is not None,
             budget=options.retry_budget,
             breaker=options.circuit_breaker,
             source_keys=tuple(source_key(f) for f in self.factories),
