@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 import l0
@@ -127,12 +129,49 @@ async def test_a_rule_that_raises_fails_the_attempt_not_the_process(zero_backoff
     assert "bug in my rule" in str(error.errors[-1])
 
 
-async def test_async_rules_are_refused_clearly() -> None:
-    async def check(_delta: str) -> None:
-        return None
+async def test_async_rules_act_like_sync_ones(zero_backoff: None) -> None:
+    """An async streaming rule (one that awaits, like a moderation API call) is awaited at
+    the check points, in order: its error violation fails the attempt at once, and the retry
+    completes."""
+    checked: list[str] = []
 
-    with pytest.raises(l0.ConfigError, match="async guardrail rules"):
-        l0.run(Script(["a"]), guardrails=[l0.Rule.streaming("slow", check)])
+    async def moderate(delta: str) -> str | None:
+        await anyio.sleep(0.001)  # a remote call
+        checked.append(delta)
+        return f"found {BAD}" if BAD in delta else None
+
+    rule = l0.Rule.streaming("moderation", moderate, overlap=len(BAD))
+    first = [*words("a", BAD, "c"), *words(*[f"x{i}" for i in range(30)])]
+    src = Script(first, words("clean", "text"))
+    stream = l0.run(src, guardrails=[rule], check_intervals=l0.CheckIntervals(guardrails=1))
+    events = await collect(stream)
+    error = next(e for e in events if isinstance(e, l0.ErrorEvent))
+    assert isinstance(error.error, l0.GuardrailViolationError)
+    assert error.error.violations[0].rule_id == "moderation"
+    assert events.index(error) <= 3  # stopped at once, not at the end of the source
+    assert stream.state.content == "clean text "
+    assert checked[:2] == ["a ", f"a {BAD} "]  # each check sees the new text (plus overlap)
+
+
+async def test_async_completion_rule_and_a_raising_async_rule(zero_backoff: None) -> None:
+    async def complete(text: str) -> str | None:
+        await anyio.lowlevel.checkpoint()
+        return "too short" if len(text) < 8 else None
+
+    rule = l0.Rule.completion("length", complete)
+    stream = l0.run(Script(words("hi"), words("long", "enough")), guardrails=[rule])
+    assert await stream.read() == "long enough "
+    assert stream.state.model_retry_count == 1
+
+    async def broken(_delta: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise RuntimeError("bug in my async rule")
+
+    stream = l0.run(Script(words("a", "b")), guardrails=[l0.Rule.streaming("b", broken)],
+                    retry=None, check_intervals=l0.CheckIntervals(guardrails=1))  # fmt: skip
+    _events, error = await collect_until_error(stream)
+    assert isinstance(error, l0.AllStreamsExhausted)
+    assert "bug in my async rule" in str(error.errors[-1])
 
 
 async def test_a_checkpoint_never_includes_rejected_output(zero_backoff: None) -> None:

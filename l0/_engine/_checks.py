@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from l0._events._observability import GuardrailViolation
     from l0._guardrails import (
+        AsyncGuardrailsChecker,
         DriftDetector,
         DriftMonitor,
         DriftResult,
@@ -46,8 +47,10 @@ class Checks:
     """A stream's guardrails and drift detector, and their per-attempt state."""
 
     __slots__ = (
+        "_async_fed",
         "_drift_fed",
         "_guard_fed",
+        "async_checker",
         "drift",
         "drift_monitor",
         "guard_checker",
@@ -58,17 +61,29 @@ class Checks:
         self.guardrails = guardrails if guardrails else None
         self.drift = drift
         self.guard_checker: GuardrailsChecker | None = None
+        self.async_checker: AsyncGuardrailsChecker | None = None
+        """The asynchronous rules' checker of this attempt (the runtime awaits it)."""
         self.drift_monitor: DriftMonitor | None = None
         self._guard_fed = _Fed()
+        self._async_fed = _Fed()
         self._drift_fed = _Fed()
 
     def start_attempt(self) -> None:
         """Fresh checkers for a new attempt (a resumed attempt's kept output is fed to them
         from the start at the next check, so it is validated again)."""
-        self.guard_checker = self.guardrails.start() if self.guardrails is not None else None
+        guardrails = self.guardrails
+        self.guard_checker = guardrails.start() if guardrails is not None else None
+        self.async_checker = (
+            guardrails.start_async() if guardrails is not None and guardrails.has_async else None
+        )
         self.drift_monitor = self.drift.start() if self.drift is not None else None
         self._guard_fed = _Fed()
+        self._async_fed = _Fed()
         self._drift_fed = _Fed()
+
+    def async_pending(self, parts: list[str]) -> tuple[str, int] | None:
+        """The output the asynchronous rules have not seen yet (and its offset)."""
+        return self._async_fed.take(parts)
 
     def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation]:
         """New violations in the output not yet checked."""

@@ -81,6 +81,8 @@ class EngineCore:
         self._next_guard = self._next_drift = self._next_ckpt = 0
         self.check_at = 0
         """See :attr:`parts` and :meth:`Verdicts._rearm`."""
+        self.async_due = False
+        """The asynchronous guardrail rules should look at the new output now."""
         self.failure: L0Error | None = None
         """An attempt failure found on the token path (a guardrail or drift verdict): the
         runtime ends the attempt with it after delivering the engine's notices."""
@@ -204,3 +206,15 @@ class EngineCore:
     def content_seen(self) -> int:
         """How many content events the current attempt has had."""
         return self.state.token_count + self._other_content
+
+    @property
+    def has_async_rules(self) -> bool:
+        """Whether the current attempt has asynchronous guardrail rules (the runtime awaits
+        them: see :attr:`async_due`)."""
+        checks = self.checks
+        return checks is not None and checks.async_checker is not None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the attempt's source must say it finished and has not (so far)."""
+        return self._requires_finish and self.state.finish_reason is None

@@ -55,7 +55,10 @@ class Verdicts(EngineCore):
         n = self.state.token_count
         if n >= self._next_guard:
             self._next_guard = n + self._guard_every
-            self._check_guardrails()
+            if self._check_guardrails() and self.checks and self.checks.async_checker:
+                # The asynchronous rules' turn: the runtime awaits them (async_due).
+                self.async_due = True
+                self.outbox.append(Notice(None, None, ()))  # makes the runtime look at once
         if n >= self._next_drift and self.failure is None:
             self._next_drift = n + self._drift_every
             self._check_drift()
@@ -114,6 +117,19 @@ class Verdicts(EngineCore):
             )
         )
         return False
+
+    def async_verdict(self, found: Sequence[GuardrailViolation]) -> None:
+        """Input: the asynchronous rules' new violations, in the order they were checked."""
+        self.async_due = False
+        if self.failure is None:
+            self._judge(found)
+
+    def async_failed(self, exc: Exception) -> None:
+        """Input: an asynchronous rule raised."""
+        self.async_due = False
+        error = SourceError(f"a guardrail rule raised: {exc!r}")
+        error.__cause__ = exc
+        self._fail_now(error)
 
     def _check_drift(self) -> None:
         checks = self.checks

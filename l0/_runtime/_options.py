@@ -220,12 +220,6 @@ def _to_guardrails(value: Guardrails | Sequence[Rule] | None) -> Guardrails | No
             if not isinstance(rule, Rule):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise ConfigError(f"guardrails[{i}] must be an l0.Rule, got {type(rule).__name__}")
         value = Guardrails(rules)
-    if value.has_async:
-        names = [rule.name for rule in value if rule.is_async]
-        raise ConfigError(
-            f"async guardrail rules are not supported yet ({', '.join(names)}): make the "
-            "check synchronous"
-        )
     return value if value else None
 
 

@@ -144,6 +144,33 @@ class _Lifecycle:
         notices = engine.outbox
         engine.outbox = []
         await self.dispatch.deliver(notices)
+        if engine.async_due:
+            await self._check_async(finish=False)
+
+    async def _check_async(self, *, finish: bool) -> None:
+        """Await the asynchronous guardrail rules on the output they have not seen (``finish``:
+        and their completion checks), and give the engine their verdict.
+
+        They run here, in the consumer's task, one after another, so their verdicts reach the
+        engine in order; the source is not read meanwhile.
+        """
+        engine = self.engine
+        checks = engine.checks
+        assert checks is not None
+        checker = checks.async_checker
+        assert checker is not None
+        try:
+            if finish:
+                found = await checker.finish(engine.state.content)
+            else:
+                pending = checks.async_pending(engine.parts)
+                found = await checker.feed(*pending) if pending is not None else ()
+        except Exception as exc:  # a user's rule raised
+            engine.async_failed(exc)
+        else:
+            engine.async_verdict(found)
+        if engine.outbox:
+            await self._flush()
 
     async def _sleep(self, delay: float) -> None:
         with anyio.CancelScope() as scope:
@@ -370,6 +397,10 @@ class _Lifecycle:
                 else:
                     now = anyio.current_time()
                     if outcome is _END:
+                        if engine.has_async_rules and engine.failure is None:
+                            # A truncated body gets no completion checks (see source_ended).
+                            await self._check_async(finish=not engine.truncated)
+                            now = anyio.current_time()
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
                         action = engine.timed_out(now)
