@@ -62,9 +62,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
-    """Type-check l0 with pyright (strict, configured in pyproject.toml)."""
+    """Type-check l0 with pyright (strict), then the typing tests that use its public API."""
     _install(session, "typing")
     session.run("pyright", *session.posargs)
+    # tests/typing/ is code written the way users write it: it must check cleanly, and its
+    # assert_type() calls pin the types the public API gives back.
+    session.run("pyright", "tests/typing")
 
 
 @nox.session(python=PYTHON)
@@ -78,7 +81,10 @@ def verifytypes(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the HTML docs; warnings are errors."""
     _install(session, "docs")
-    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-b", "html", "docs", "docs/_build/html",
+        *session.posargs,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -35,6 +35,8 @@ autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+# "Attributes:" sections as field lists: autodoc documents the attributes themselves.
+napoleon_use_ivar = True
 
 nitpicky = False
 
@@ -65,6 +67,15 @@ class _DropEmptyGlobWarning(logging.Filter):
         return getattr(record, "subtype", None) != "empty_glob"
 
 
+def _resolve_lazy_names() -> None:
+    """Import l0's lazily loaded names, so that autodoc finds them as module attributes."""
+    import l0  # noqa: PLC0415 - only for the build, after Sphinx has set up
+
+    for name in l0.__all__:
+        getattr(l0, name)
+
+
 def setup(app: object) -> dict[str, bool]:
+    _resolve_lazy_names()
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_DropEmptyGlobWarning())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -54,6 +54,13 @@ from l0._runtime._options import AttemptContext as AttemptContext
 from l0._runtime._options import RunOptions as RunOptions
 from l0._runtime._stream import Stream as Stream
 from l0._runtime._wrap import wrap as wrap
+from l0._schema import ErrorInfo as ErrorInfo
+from l0._schema import RecordedError as RecordedError
+from l0._schema import SerializationError as SerializationError
+from l0._schema import StateSnapshot as StateSnapshot
+from l0._schema import from_json as from_json
+from l0._schema import schema as schema
+from l0._schema import to_json as to_json
 from l0._state import Phase as Phase
 from l0._state import State as State
 
@@ -83,6 +90,7 @@ __all__ = [
     "ErrorCategory",
     "ErrorCode",
     "ErrorEvent",
+    "ErrorInfo",
     "FeatureNotEnabled",
     "FieldAgreement",
     "GuardrailViolationError",
@@ -94,6 +102,7 @@ __all__ = [
     "NetworkError",
     "ParallelResult",
     "Phase",
+    "PipelineBranch",
     "PipelineResult",
     "PipelineStep",
     "PipelineStepFailed",
@@ -102,15 +111,18 @@ __all__ = [
     "PoolStats",
     "Progress",
     "RaceResult",
+    "RecordedError",
     "Reset",
     "Retry",
     "RetryBudget",
     "RetryContext",
     "Rule",
     "RunOptions",
+    "SerializationError",
     "Session",
     "SourceError",
     "State",
+    "StateSnapshot",
     "StepResult",
     "Stream",
     "StreamAborted",
@@ -121,6 +133,7 @@ __all__ = [
     "StructuredResult",
     "TaskOutcome",
     "TaskTelemetry",
+    "TasksFailed",
     "Timeout",
     "Token",
     "ToolCall",
@@ -133,6 +146,7 @@ __all__ = [
     "continuation_messages",
     "estimate_tokens",
     "events",
+    "from_json",
     "guardrails",
     "jaccard_similarity",
     "levenshtein_ratio",
@@ -143,6 +157,7 @@ __all__ = [
     "progress_event",
     "race",
     "run",
+    "schema",
     "sequential",
     "session",
     "structured",
@@ -151,6 +166,8 @@ __all__ = [
     "structured_stream",
     "text_similarity",
     "to_data_event",
+    "to_json",
+    "value_similarity",
     "wrap",
 ]
 
@@ -204,6 +221,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "race": ("l0._multi", "race"),
     "sequential": ("l0._multi", "sequential"),
     "text_similarity": ("l0._multi", "text_similarity"),
+    "value_similarity": ("l0._multi", "value_similarity"),
+    "TasksFailed": ("l0._multi", "TasksFailed"),
+    "PipelineBranch": ("l0._multi", "PipelineBranch"),
 }
 
 if TYPE_CHECKING:
@@ -216,6 +236,7 @@ if TYPE_CHECKING:
     from l0._multi import Dissent as Dissent
     from l0._multi import FieldAgreement as FieldAgreement
     from l0._multi import ParallelResult as ParallelResult
+    from l0._multi import PipelineBranch as PipelineBranch
     from l0._multi import PipelineResult as PipelineResult
     from l0._multi import PipelineStep as PipelineStep
     from l0._multi import PipelineStepFailed as PipelineStepFailed
@@ -225,6 +246,7 @@ if TYPE_CHECKING:
     from l0._multi import RaceResult as RaceResult
     from l0._multi import StepResult as StepResult
     from l0._multi import TaskOutcome as TaskOutcome
+    from l0._multi import TasksFailed as TasksFailed
     from l0._multi import TaskTelemetry as TaskTelemetry
     from l0._multi import batched as batched
     from l0._multi import consensus as consensus
@@ -236,6 +258,7 @@ if TYPE_CHECKING:
     from l0._multi import race as race
     from l0._multi import sequential as sequential
     from l0._multi import text_similarity as text_similarity
+    from l0._multi import value_similarity as value_similarity
     from l0._multimodal import Media as Media
     from l0._multimodal import progress_event as progress_event
     from l0._multimodal import to_data_event as to_data_event

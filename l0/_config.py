@@ -73,7 +73,12 @@ def _count(name: str) -> Callable[[Any, Any, Any], None]:
 def _to_reasons(value: Iterable[str]) -> frozenset[RetryReason]:
     if isinstance(value, str):
         raise ConfigError(f"retry_on must be a collection of reasons, got the string {value!r}")
-    reasons = frozenset(value)
+    try:
+        reasons = frozenset(value)
+    except TypeError:
+        raise ConfigError(
+            f"retry_on must be a collection of reasons, got {type(value).__name__}"
+        ) from None
     unknown = reasons - _REASONS
     if unknown:
         raise ConfigError(
@@ -98,8 +103,16 @@ class RetryContext:
     default_delay: float
 
 
+def _callable_or_none(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is not None and not callable(value):
+            raise ConfigError(f"{name} must be a callable or None, got {type(value).__name__}")
+
+    return check
+
+
 def _check_strategy(_inst: Any, _attr: Any, value: str) -> None:
-    if value not in _STRATEGIES:
+    if not isinstance(value, str) or value not in _STRATEGIES:  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ConfigError(f"strategy must be one of {sorted(_STRATEGIES)}, got {value!r}")
 
 
@@ -130,8 +143,12 @@ class Retry:
     max_delay: float = attrs.field(default=10.0, validator=_non_negative("Retry.max_delay"))
     strategy: BackoffStrategy = attrs.field(default="fixed-jitter", validator=_check_strategy)
     retry_on: frozenset[RetryReason] = attrs.field(default=DEFAULT_RETRY_ON, converter=_to_reasons)
-    should_retry: Callable[[RetryContext], bool | None] | None = None
-    calculate_delay: Callable[[RetryContext], float | None] | None = None
+    should_retry: Callable[[RetryContext], bool | None] | None = attrs.field(
+        default=None, validator=_callable_or_none("Retry.should_retry")
+    )
+    calculate_delay: Callable[[RetryContext], float | None] | None = attrs.field(
+        default=None, validator=_callable_or_none("Retry.calculate_delay")
+    )
     max_retry_after: float = attrs.field(
         default=60.0, validator=_non_negative("Retry.max_retry_after")
     )

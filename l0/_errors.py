@@ -220,8 +220,8 @@ class StreamTimeout(L0Error, TimeoutError):
 
     default_code = ErrorCode.INTER_TOKEN_TIMEOUT
     default_retryable = True
-    default_failure_type = "timeout"
-    default_retry_reason = "timeout"
+    default_failure_type: ClassVar[FailureType] = "timeout"
+    default_retry_reason: ClassVar[RetryReason] = "timeout"
     default_counts_toward_limit = False
 
     _CODES: ClassVar[dict[str, ErrorCode]] = {
@@ -246,8 +246,8 @@ class NetworkError(L0Error, ConnectionError):
 
     default_code = ErrorCode.NETWORK_ERROR
     default_retryable = True
-    default_failure_type = "network"
-    default_retry_reason = "network_error"
+    default_failure_type: ClassVar[FailureType] = "network"
+    default_retry_reason: ClassVar[RetryReason] = "network_error"
     default_counts_toward_limit = False
 
 
@@ -256,8 +256,8 @@ class StreamTruncated(L0Error):
 
     default_code = ErrorCode.STREAM_TRUNCATED
     default_retryable = True
-    default_failure_type = "network"
-    default_retry_reason = "incomplete"
+    default_failure_type: ClassVar[FailureType] = "network"
+    default_retry_reason: ClassVar[RetryReason] = "incomplete"
     default_counts_toward_limit = False
 
 
@@ -266,8 +266,8 @@ class ZeroOutput(L0Error):
 
     default_code = ErrorCode.ZERO_OUTPUT
     default_retryable = True
-    default_failure_type = "zero_output"
-    default_retry_reason = "zero_output"
+    default_failure_type: ClassVar[FailureType] = "zero_output"
+    default_retry_reason: ClassVar[RetryReason] = "zero_output"
 
 
 class ToolCallError(L0Error):
@@ -276,8 +276,8 @@ class ToolCallError(L0Error):
 
     default_code = ErrorCode.TOOL_CALL_INVALID
     default_retryable = True
-    default_failure_type = "tool"
-    default_retry_reason = "incomplete"
+    default_failure_type: ClassVar[FailureType] = "tool"
+    default_retry_reason: ClassVar[RetryReason] = "incomplete"
 
 
 class SourceError(L0Error):
@@ -288,8 +288,8 @@ class SourceError(L0Error):
 
     default_code = ErrorCode.STREAM_ERROR
     default_retryable = True
-    default_failure_type = "unknown"
-    default_retry_reason = "unknown"
+    default_failure_type: ClassVar[FailureType] = "unknown"
+    default_retry_reason: ClassVar[RetryReason] = "unknown"
 
 
 class GuardrailViolationError(L0Error):
@@ -297,8 +297,8 @@ class GuardrailViolationError(L0Error):
 
     default_code = ErrorCode.GUARDRAIL_VIOLATION
     default_retryable = True
-    default_failure_type = "model"
-    default_retry_reason = "guardrail_violation"
+    default_failure_type: ClassVar[FailureType] = "model"
+    default_retry_reason: ClassVar[RetryReason] = "guardrail_violation"
 
     def __init__(self, message: str, *, fatal: bool = False, violations: Sequence[Any] = ()):
         super().__init__(
@@ -307,7 +307,7 @@ class GuardrailViolationError(L0Error):
             retryable=not fatal,
         )
         self.fatal = fatal
-        self.violations = list(violations)
+        self.violations: list[Any] = list(violations)
 
 
 class DriftDetected(L0Error):
@@ -315,15 +315,15 @@ class DriftDetected(L0Error):
 
     default_code = ErrorCode.DRIFT_DETECTED
     default_retryable = True
-    default_failure_type = "model"
-    default_retry_reason = "drift"
+    default_failure_type: ClassVar[FailureType] = "model"
+    default_retry_reason: ClassVar[RetryReason] = "drift"
 
 
 class StreamAborted(L0Error):
     """The stream was aborted on request (``stream.abort()``): closed by you, not broken."""
 
     default_code = ErrorCode.STREAM_ABORTED
-    default_failure_type = "abort"
+    default_failure_type: ClassVar[FailureType] = "abort"
 
 
 class StreamClosed(L0Error):

@@ -81,18 +81,18 @@ class State:
         self._joined_parts = 0
         self._len = 0  # sum(len(p) for p in _parts[:_len_parts]), extended on demand
         self._len_parts = 0
-        self.checkpoint_length = 0
+        self.checkpoint_length: int = 0
         """How much of ``content`` is the checkpoint (the last known good output)."""
         self.phase: Phase = "init"
         """Where the stream's lifecycle is (see :data:`Phase`); ``on_phase(old, new)`` is
         called on every change."""
-        self.model_retry_count = 0
-        self.network_retry_count = 0
-        self.fallback_index = 0
-        self.attempt = 1
-        self.completed = False
-        self.aborted = False
-        self.drift_detected = False
+        self.model_retry_count: int = 0
+        self.network_retry_count: int = 0
+        self.fallback_index: int = 0
+        self.attempt: int = 1
+        self.completed: bool = False
+        self.aborted: bool = False
+        self.drift_detected: bool = False
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.time_to_first_token: float | None = None

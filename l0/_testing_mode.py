@@ -66,7 +66,9 @@ def set_testing(enabled: bool = True, *, attempts: int | None = None) -> _Restor
             ...
     """
     global _mode
-    if attempts is not None and (isinstance(attempts, bool) or attempts < 0):
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0  # pyright: ignore[reportUnnecessaryIsInstance]
+    ):
         raise ConfigError(f"set_testing(attempts=...) must be an int >= 0, got {attempts!r}")
     previous = _mode
     _mode = TestingMode(enabled=enabled, attempts=attempts if enabled else None)

@@ -60,9 +60,9 @@ class NormalizedText:
                  "original", "text")  # fmt: skip
 
     def __init__(self, text: str, original: str, segments: list[tuple[int, int, int, bool]]):
-        self.text = text
+        self.text: str = text
         """The normalised text."""
-        self.original = original
+        self.original: str = original
         """The text that was normalised."""
         # segments: (norm_start, orig_start, norm_len, verbatim), tiling the original in order.
         self._i_norm = [s[0] for s in segments]

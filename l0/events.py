@@ -3,6 +3,8 @@
 Field names are snake_case in Python and camelCase on the wire (:func:`encode_event`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from l0._events._observability import EVENT_CLASSES as EVENT_CLASSES
 from l0._events._observability import AbortCompleted as AbortCompleted
 from l0._events._observability import AbortRequested as AbortRequested
@@ -78,6 +80,15 @@ __all__ = [
     "Complete",
     "ConnectionDropped",
     "ConnectionRestored",
+    "ConsensusAnalysis",
+    "ConsensusEnd",
+    "ConsensusEvent",
+    "ConsensusEventType",
+    "ConsensusOutputCollected",
+    "ConsensusResolution",
+    "ConsensusStart",
+    "ConsensusStreamEnd",
+    "ConsensusStreamStart",
     "ContinuationStart",
     "DriftCheckResult",
     "DriftCheckSkipped",
@@ -130,9 +141,48 @@ __all__ = [
 ]
 
 
+# The events of l0.consensus (not among a stream's 52): imported on first use.
+_CONSENSUS = frozenset(
+    {
+        "ConsensusAnalysis",
+        "ConsensusEnd",
+        "ConsensusEvent",
+        "ConsensusEventType",
+        "ConsensusOutputCollected",
+        "ConsensusResolution",
+        "ConsensusStart",
+        "ConsensusStreamEnd",
+        "ConsensusStreamStart",
+    }
+)
+
+if TYPE_CHECKING:
+    from l0._multi._events import ConsensusAnalysis as ConsensusAnalysis
+    from l0._multi._events import ConsensusEnd as ConsensusEnd
+    from l0._multi._events import ConsensusEvent as ConsensusEvent
+    from l0._multi._events import ConsensusEventType as ConsensusEventType
+    from l0._multi._events import ConsensusOutputCollected as ConsensusOutputCollected
+    from l0._multi._events import ConsensusResolution as ConsensusResolution
+    from l0._multi._events import ConsensusStart as ConsensusStart
+    from l0._multi._events import ConsensusStreamEnd as ConsensusStreamEnd
+    from l0._multi._events import ConsensusStreamStart as ConsensusStreamStart
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _CONSENSUS:
+        raise AttributeError(f"module 'l0.events' has no attribute {name!r}")
+    from l0._multi import _events  # noqa: PLC0415 - l0.consensus's own, loaded on use
+
+    value = getattr(_events, name)
+    globals()[name] = value
+    return value
+
+
 def _fixup_module_metadata() -> None:
     namespace = globals()
     for name in __all__:
+        if name in _CONSENSUS:
+            continue
         obj = namespace[name]
         if getattr(obj, "__module__", "") == "l0._events._observability":
             try:

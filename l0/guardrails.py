@@ -8,6 +8,10 @@ Checks are incremental: their cost per token does not grow with the output. See 
 "Guardrails and drift" docs page.
 """
 
+# Not public: the re-exported msgspec Structs say they live here, so msgspec and
+# inspect.signature() resolve their annotations (strings) in this module's namespace.
+from typing import Any  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
 from l0._guardrails import CATEGORIES as CATEGORIES
 from l0._guardrails import DRIFT_TYPES as DRIFT_TYPES
 from l0._guardrails import Category as Category

@@ -9,6 +9,7 @@ Every test that uses the ``anyio_backend`` fixture (every ``async def`` test, th
   instantly and exactly.
 
 With ``L0_TEST_LOOP=uvloop`` in the environment, the asyncio variant runs on uvloop.
+``L0_HYPOTHESIS_PROFILE=soak`` loads the Hypothesis profile with many more examples.
 
 A test may still pin its own backend(s) with
 ``@pytest.mark.parametrize("anyio_backend", [...])``; this hook then leaves it alone.
@@ -22,8 +23,14 @@ from typing import Any
 
 import pytest
 import trio.testing
+from hypothesis import settings
 
 import l0.testing
+
+# Hypothesis: the default profile in the default run; L0_HYPOTHESIS_PROFILE=soak (set by
+# `nox -s soak`) runs 20 times as many examples, with no deadline.
+settings.register_profile("soak", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("L0_HYPOTHESIS_PROFILE", "default"))
 
 _ASYNCIO = "asyncio"
 _TRIO = "trio"

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import l0
-from l0._multi import ParallelResult, batched, parallel, sequential
+from l0._multi import ParallelResult, TasksFailed, batched, parallel, sequential
 from tests._sources import Raise, Script, ScriptWithContext, Stall, assert_slept, boom, paced
 
 
@@ -344,21 +344,45 @@ async def test_sequential_runs_in_order_one_at_a_time() -> None:
     assert result.results == [0, 10, 20, 30]
 
 
-async def test_sequential_stops_at_the_first_error_by_default() -> None:
-    """stop_on_error=True: the tasks after the failure are skipped."""
+async def test_sequential_stops_at_the_first_error_and_raises_one_error() -> None:
+    """stop_on_error=True: the tasks after the failure are skipped; one TasksFailed says why."""
     third = Script(["never"])
-    result = await sequential([Script(["a"]), Script([Raise(boom)]), third], retry=None)
-    assert statuses(result) == ["ok", "failed", "skipped"]
+    with pytest.raises(TasksFailed) as caught:
+        await sequential([Script(["a"]), Script([Raise(boom)]), third], retry=None)
+    error = caught.value
+    assert isinstance(error, l0.L0Error)
+    assert list(error.errors) == [1]
+    assert isinstance(error.errors[1], l0.AllStreamsExhausted)
+    assert error.__cause__ is error.errors[1]
+    assert statuses(error.result) == ["ok", "failed", "skipped"]
+    assert error.result.results[0] == "a"
     assert third.calls == 0
 
 
-async def test_sequential_can_continue_after_errors() -> None:
-    """stop_on_error=False: every task runs."""
-    result = await sequential(
-        [Script(["a"]), Script([Raise(boom)]), Script(["c"])], stop_on_error=False, retry=None
-    )
-    assert statuses(result) == ["ok", "failed", "ok"]
-    assert result.results == ["a", None, "c"]
+async def test_sequential_can_continue_after_errors_and_reports_each() -> None:
+    """stop_on_error=False: every task runs; the error carries every failure by index."""
+    with pytest.raises(TasksFailed) as caught:
+        await sequential(
+            [Script([Raise(boom)]), Script(["b"]), Script([Raise(boom)])],
+            stop_on_error=False,
+            retry=None,
+        )
+    error = caught.value
+    assert sorted(error.errors) == [0, 2]
+    assert statuses(error.result) == ["failed", "ok", "failed"]
+    assert error.result.results == [None, "b", None]
+    assert error.__cause__ is error.errors[0]
+
+
+async def test_sequential_raises_no_exception_group_for_a_plain_failure() -> None:
+    """A task raising a plain exception comes back inside one TasksFailed, not a group."""
+
+    async def broken() -> None:
+        raise KeyError("missing")
+
+    with pytest.raises(TasksFailed) as caught:
+        await sequential([broken])
+    assert isinstance(caught.value.errors[0], KeyError)
 
 
 # -- batched ------------------------------------------------------------------------------------
@@ -452,3 +476,46 @@ async def test_session_streams_are_used_when_given() -> None:
         result = await parallel([Script(["a"]), Script(["b"])], session=s)
     assert result.results == ["a", "b"]
     assert len(seen) == 2
+
+
+# -- tasks given as run options ------------------------------------------------------------------
+
+
+async def test_a_mapping_of_run_options_is_a_task(zero_backoff: None) -> None:
+    """{"stream": factory, **options}: run with the call's options overridden by its own."""
+    flaky = Script([Raise(boom)], ["second try"])
+    plain = Script(["plain"])
+    seen: list[Any] = []
+    result = await parallel(
+        [
+            {
+                "stream": flaky,
+                "retry": l0.Retry(attempts=1),
+                "on_start": lambda *args: seen.append(args),
+            },
+            plain,
+        ],
+        retry=None,
+    )
+    assert result.results == ["second try", "plain"]
+    assert flaky.calls == 2
+    assert len(seen) >= 1  # the task's own callback
+    assert result.telemetry.retries == 1
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"retry": None}, "task 1.*'stream' factory"),
+        ({"stream": "not callable"}, "task 1.*'stream' factory"),
+        ({"stream": Script(["x"]), "retries": 3}, "retries"),
+    ],
+)
+async def test_a_bad_mapping_task_is_refused_before_anything_runs(
+    task: dict[str, Any], message: str
+) -> None:
+    """A task mapping without a factory, or with an unknown option, fails the call at once."""
+    first = Script(["never"])
+    with pytest.raises((l0.ConfigError, TypeError), match=message):
+        await parallel([first, task])
+    assert first.calls == 0

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import l0
-from l0._multi import PipelineStep, PipelineStepFailed, pipeline
+from l0._multi import PipelineBranch, PipelineStep, PipelineStepFailed, pipeline
 from tests._sources import Raise, Script, ScriptWithContext, Stall, boom
 
 
@@ -136,3 +136,61 @@ async def test_bad_pipelines_are_config_errors() -> None:
         PipelineStep(build="nope")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         await pipeline([PipelineStep(build=echo(str), options={"retries": 1})], "x")
+
+
+# -- branches -------------------------------------------------------------------------------------
+
+
+async def test_a_branch_runs_the_step_its_condition_chooses() -> None:
+    """PipelineBranch: condition true runs if_true, false runs if_false; the way is recorded."""
+    route = PipelineBranch(
+        condition=lambda text: len(text) > 10,
+        if_true=PipelineStep(build=lambda t: Script([f"summary of {len(t)} chars"]), name="sum"),
+        if_false=lambda t: Script([t.upper()]),
+        name="route",
+    )
+    long = await pipeline([route], "a rather long input")
+    short = await pipeline([route], "short")
+    assert long.output == "summary of 19 chars"
+    assert short.output == "SHORT"
+    assert (long["route"].branch, short["route"].branch) == ("if_true", "if_false")
+    assert long["route"].status == "ok"
+
+
+async def test_a_branch_without_a_step_passes_the_input_through() -> None:
+    """if_false=None: the step is skipped and the next one gets the input unchanged."""
+    steps = [
+        PipelineBranch(condition=lambda t: t.startswith("!"), if_true=lambda t: Script(["x"])),
+        lambda t: Script([t + "."]),
+    ]
+    result = await pipeline(steps, "plain")
+    assert result.output == "plain."
+    assert result.steps[0].status == "skipped"
+    assert result.steps[0].branch == "if_false"
+
+
+@pytest.mark.parametrize("where", ["condition", "when"])
+async def test_a_raising_condition_fails_its_step(where: str) -> None:
+    """A condition (or when) that raises fails the step with PipelineStepFailed."""
+
+    def broken(_: Any) -> bool:
+        raise ValueError("bad condition")
+
+    step: Any
+    if where == "condition":
+        step = PipelineBranch(condition=broken, if_true=lambda t: Script(["x"]))
+    else:
+        step = PipelineStep(build=lambda t: Script(["x"]), when=broken)
+    with pytest.raises(PipelineStepFailed) as info:
+        await pipeline([lambda t: Script(["first"]), step], "in")
+    assert info.value.step == 1
+    assert isinstance(info.value.__cause__, ValueError)
+    assert [s.output for s in info.value.result.steps] == ["first"]
+
+
+def test_bad_branches_are_config_errors() -> None:
+    """A branch that is not a step, a callable or None is refused at construction."""
+    with pytest.raises(l0.ConfigError, match="PipelineBranch"):
+        PipelineBranch(condition=lambda t: True, if_true=42)
+    with pytest.raises(l0.ConfigError, match=r"PipelineBranch\.condition"):
+        PipelineBranch(condition="yes", if_true=None)  # pyright: ignore[reportArgumentType]

@@ -324,3 +324,138 @@ def test_bad_pool_options(kwargs: dict[str, Any], error: type[Exception]) -> Non
     """Invalid options fail when the pool is made."""
     with pytest.raises(error):
         pool(**kwargs)
+
+
+# -- nested operations (an operation that submits to its own pool) -------------------------------
+
+
+async def test_nested_run_on_a_one_worker_pool_does_not_deadlock() -> None:
+    """workers=1: an operation awaiting another on the same pool runs it in its own place."""
+    async with pool(workers=1, retry=None) as p:
+
+        async def outer() -> str:
+            inner = await p.run(Script(["inner"]))
+            return f"outer({inner})"
+
+        with anyio.fail_after(5):
+            assert await p.run(outer) == "outer(inner)"
+        stats = p.stats
+    assert (stats.completed, stats.failed, stats.queued, stats.active) == (2, 0, 0, 0)
+
+
+async def test_deep_nesting_with_a_full_queue_does_not_deadlock() -> None:
+    """Five levels deep, two workers, a queue of one: every level completes."""
+    async with pool(workers=2, queue_size=1, retry=None) as p:
+
+        async def level(n: int) -> str:
+            if n == 0:
+                return await p.run(Script(["bottom"]))
+            return await p.run(lambda: level(n - 1))
+
+        with anyio.fail_after(5):
+            assert await p.run(lambda: level(4)) == "bottom"
+        assert p.stats.completed == 6  # five levels and the bottom
+
+
+@pytest.mark.timing
+async def test_nested_fan_out_uses_free_workers_and_stays_bounded(anyio_backend: Any) -> None:
+    """An operation fanning out 6 nested jobs of 0.1 s on a 3-worker pool: the 2 free workers
+    and the caller's own slot run them, 3 at a time, in 0.2 s."""
+    running = 0
+    peak = 0
+
+    def job(i: int) -> Any:
+        async def run() -> int:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            try:
+                await anyio.sleep(0.1)
+            finally:
+                running -= 1
+            return i
+
+        return run
+
+    async with pool(workers=3) as p:
+
+        async def fan_out() -> list[int]:
+            results: list[int] = []
+
+            async def one(i: int) -> None:
+                results.append(await p.run(job(i)))
+
+            async with anyio.create_task_group() as tg:
+                for i in range(6):
+                    tg.start_soon(one, i)
+            return sorted(results)
+
+        start = anyio.current_time()
+        with anyio.fail_after(5):
+            assert await p.run(fan_out) == [0, 1, 2, 3, 4, 5]
+        elapsed = anyio.current_time() - start
+    assert peak == 3
+    assert_slept(anyio_backend, elapsed, 0.2)
+
+
+@pytest.mark.timing
+async def test_a_cancelled_nested_caller_cancels_only_its_nested_job(anyio_backend: Any) -> None:
+    """The outer operation gives up on a nested job: that job's stream is closed, the outer
+    operation and the pool go on."""
+    victim = Script([Stall(10), "never"])
+    async with pool(workers=1, retry=None) as p:
+
+        async def outer() -> str:
+            with anyio.move_on_after(0.1):
+                await p.run(victim)
+            assert victim.closed == [True]
+            return await p.run(Script(["after"]))
+
+        assert await p.run(outer) == "after"
+        stats = p.stats
+    assert (stats.completed, stats.cancelled) == (2, 1)
+
+
+@pytest.mark.timing
+async def test_nested_runs_still_work_while_the_pool_is_closing(anyio_backend: Any) -> None:
+    """on_exit="wait": an operation still running when the block ends may still nest; a new
+    operation from outside is refused."""
+    results: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        async with pool(workers=1, retry=None) as p:
+
+            async def outer() -> None:
+                await anyio.sleep(0.1)  # the block has ended by now: the pool is closing
+                results.append(p.closed)
+                results.append(await p.run(Script(["nested"])))
+
+            tg.start_soon(p.run, outer)
+            await anyio.sleep(0.01)
+        with pytest.raises(PoolClosed):
+            await p.run(Script(["outside"]))
+    assert results == [True, "nested"]
+
+
+async def test_a_mapping_of_run_options_is_a_task() -> None:
+    """pool.run({"stream": factory, **options}): the task's options override the pool's."""
+    flaky = Script([Raise(boom)], ["second"])
+    async with pool(workers=1, retry=None) as p:
+        with l0.testing.set_testing():
+            assert await p.run({"stream": flaky, "retry": l0.Retry(attempts=1)}) == "second"
+        with pytest.raises(l0.ConfigError, match="'stream' factory"):
+            await p.run({"retry": None})
+
+
+@pytest.mark.timing
+async def test_no_task_is_left_after_the_pool_or_a_cancelled_pool(anyio_backend: Any) -> None:
+    """Leaving the block (normally, or cancelled mid-work) leaves no worker running."""
+    before = running_tasks()
+    async with pool(workers=3, retry=None) as p:
+        assert await p.run(Script(["x"])) == "x"
+    assert running_tasks() == before
+    source = Script([Stall(10), "never"])
+    with anyio.move_on_after(0.1):
+        async with pool(workers=3, retry=None) as p:
+            await p.run(source)
+    assert source.closed == [True]
+    assert running_tasks() == before

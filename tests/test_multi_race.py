@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import l0
 from l0._multi import CandidateOutcome, ContentRejected, RaceResult, race
 from l0.testing import FakeServer
 from l0.testing import Script as ServerScript
+from l0.testing import SlowHeaders as ServerSlowHeaders
 from l0.testing import Stall as ServerStall
 from tests._sources import Raise, Script, Stall, assert_slept, boom, paced
 
@@ -217,6 +219,53 @@ async def test_first_token_mode_with_validate_waits_for_passing_text() -> None:
     finally:
         await result.aclose()
     assert terse.closed == [True]
+
+
+async def test_live_validate_costs_linear_time_not_one_check_per_token() -> None:
+    """The text so far is re-checked only when it has doubled: ~log2(n) checks, not n."""
+    tokens = ["word "] * 4000 + ["READY"]
+    seen: list[int] = []
+
+    def ready(text: str) -> bool:
+        seen.append(len(text))
+        return "READY" in text
+
+    result = await race([Script(tokens)], require="first_token", validate=ready, retry=None)
+    async with result:
+        assert result.text.endswith("READY")
+    # First token, then at least double the length each time, then the end of the stream.
+    assert len(seen) <= (4000).bit_length() + 3
+    assert seen[0] == 5
+    assert all(b >= 2 * a for a, b in itertools.pairwise(seen[:-1]))
+    assert sum(seen) <= 4 * len(result.text)
+
+
+async def test_live_validate_decides_on_a_later_check_not_only_at_the_end() -> None:
+    """A candidate whose text passes mid-stream wins live, before its source ends."""
+    tokens = paced(*(["x"] * 10), "READY", *(["y"] * 5), Stall(3600), "end")
+    result = await race(
+        [Script(tokens)], require="first_token", validate=lambda t: "READY" in t, retry=None
+    )
+    async with result:
+        assert "READY" in result.text
+        assert result.state.completed is False  # still streaming: decided live
+
+
+@pytest.mark.timing
+async def test_live_validate_checks_a_new_attempt_from_its_first_token(
+    anyio_backend: Any, zero_backoff: None
+) -> None:
+    """After a retry (Reset), the new attempt's text is checked at once, not at the old mark."""
+    source = Script(
+        paced(*(["no "] * 50), Raise(boom)),
+        ["ok", Stall(10), " rest"],
+    )
+    start = anyio.current_time()
+    result = await race([source], require="first_token", validate=lambda t: t.startswith("ok"))
+    async with result:
+        assert result.text == "ok"
+        assert anyio.current_time() - start < 5  # not at the end of the 10 s stall
+    assert source.calls == 2
 
 
 # -- hedging ------------------------------------------------------------------------------------
@@ -425,3 +474,30 @@ async def test_race_against_the_fault_server_slow_primary_fast_fallback() -> Non
         assert len(slow) == 1
         assert slow[0].closed_by == "client"
         assert slow[0].abandoned is True
+
+
+async def test_hedged_race_against_the_fault_server_slow_first_byte() -> None:
+    """Hedged, over real HTTP: the primary's headers never come; the backup starts after the
+    hedge delay, wins live, and the primary's connection is closed before race returns."""
+    async with FakeServer() as server:
+        server.register(
+            "slow", ServerScript(text="too late", faults=[ServerSlowHeaders(seconds=3600)])
+        )
+        server.register("fast", ServerScript(text=["right ", "on ", "time"]))
+        start = anyio.current_time()
+        result = await race(
+            [sse_chat(server.base_url, "slow"), sse_chat(server.base_url, "fast")],
+            hedge=0.2,
+            require="first_token",
+            retry=None,
+        )
+        async with result:
+            assert result.index == 1
+            assert anyio.current_time() - start >= 0.2
+            assert await result.read() == "right on time"
+        assert statuses(result) == ["cancelled", "won"]
+        with anyio.fail_after(10):
+            await server.wait_idle()
+        by_model = {server.requests[c.requests[0]].json["model"]: c for c in server.connections}
+        assert by_model["slow"].closed_by == "client"
+        assert by_model["fast"].closed_by is not None

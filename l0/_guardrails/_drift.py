@@ -136,7 +136,12 @@ def _positive_float(where: str) -> Any:
 def _to_types(value: Any) -> frozenset[DriftType]:
     if isinstance(value, str):
         raise ConfigError("DriftConfig.types must be a collection of drift types, not a string")
-    types = frozenset(value)
+    try:
+        types = frozenset(value)
+    except TypeError:
+        raise ConfigError(
+            f"DriftConfig.types must be a collection of drift types, got {type(value).__name__}"
+        ) from None
     unknown = types - frozenset(DRIFT_TYPES)
     if unknown:
         raise ConfigError(
@@ -213,11 +218,18 @@ class DriftResult(msgspec.Struct, frozen=True, kw_only=True):
     position: int = 0
 
 
+def _check_config(_inst: object, _attr: object, value: object) -> None:
+    if not isinstance(value, DriftConfig):
+        raise ConfigError(
+            f"DriftDetector.config must be an l0.DriftConfig, got {type(value).__name__}"
+        )
+
+
 @attrs.frozen
 class DriftDetector:
     """Drift detection configured once; :meth:`start` gives the per-attempt monitor."""
 
-    config: DriftConfig = attrs.field(factory=DriftConfig)
+    config: DriftConfig = attrs.field(factory=DriftConfig, validator=_check_config)
 
     @property
     def action(self) -> DriftAction:

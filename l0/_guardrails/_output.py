@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from l0._errors import ConfigError
 from l0._guardrails._rule import Checker, Rule, Severity, check_count, check_severity
 from l0._guardrails._text import CodeSplitter, UnitSplitter, normalize
 
@@ -230,6 +231,9 @@ def _word_start(piece: str, offset: int, k: int, carried: int) -> int:
     return offset  # pragma: no cover - k always names a word of the piece
 
 
+_MAX_PERIOD = 64
+
+
 def stall_rule(
     *,
     max_char_run: int = 200,
@@ -249,11 +253,15 @@ def stall_rule(
       ``min_words`` words ("the the the …", "I will now I will now I will now …").
       Words are compared case-insensitively, punctuation ignored.
 
-    Each kind is reported once per attempt. Memory: the last ``max_period`` words. Default
+    Each kind is reported once per attempt. Memory: the last ``max_period`` words
+    (``max_period`` is at most 64). Default
     severity ``error``: a looping model is retried.
     """
     check_count("stall_rule max_char_run", max_char_run, 16)
     check_count("stall_rule max_period", max_period, 1)
+    if max_period > _MAX_PERIOD:
+        # Its per-attempt tables grow with it: a huge value would hang here.
+        raise ConfigError(f"stall_rule max_period must be <= {_MAX_PERIOD}, got {max_period!r}")
     check_count("stall_rule min_repeats", min_repeats, 2)
     check_count("stall_rule min_words", min_words, 2)
     severity = check_severity("stall_rule severity", severity)

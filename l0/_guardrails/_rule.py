@@ -129,7 +129,7 @@ class Reporter:
     __slots__ = ("_consumed", "_finished", "_out", "_seen", "rule")
 
     def __init__(self, rule: Rule) -> None:
-        self.rule = rule
+        self.rule: Rule = rule
         self._consumed = 0
         self._finished = False
         self._seen: set[Hashable] = set()
@@ -301,6 +301,11 @@ class Rule:
     def __attrs_post_init__(self) -> None:
         if (self._factory is None) == (self._async_factory is None):
             raise ConfigError(f"Rule {self.name!r} needs exactly one of factory, async_factory")
+        for field, value in (("factory", self._factory), ("async_factory", self._async_factory)):
+            if value is not None and not callable(value):
+                raise ConfigError(
+                    f"Rule {self.name!r}: {field} must be callable, got {type(value).__name__}"
+                )
 
     @property
     def is_async(self) -> bool:

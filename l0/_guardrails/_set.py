@@ -182,7 +182,7 @@ class GuardrailsChecker:
     __slots__ = ("_feeding", "checkers")
 
     def __init__(self, checkers: tuple[RuleChecker, ...]) -> None:
-        self.checkers = checkers
+        self.checkers: tuple[RuleChecker, ...] = checkers
         self._feeding = tuple(c for c in checkers if getattr(c, "feeds", True))
 
     def __bool__(self) -> bool:
@@ -217,7 +217,7 @@ class AsyncGuardrailsChecker:
     __slots__ = ("checkers",)
 
     def __init__(self, checkers: tuple[AsyncRuleChecker, ...]) -> None:
-        self.checkers = checkers
+        self.checkers: tuple[AsyncRuleChecker, ...] = checkers
 
     def __bool__(self) -> bool:
         return bool(self.checkers)

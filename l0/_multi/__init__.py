@@ -8,18 +8,30 @@ path (success, failure, ``fail_fast``, cancellation of the caller).
 from l0._multi._compare import jaccard_similarity as jaccard_similarity
 from l0._multi._compare import levenshtein_ratio as levenshtein_ratio
 from l0._multi._compare import text_similarity as text_similarity
+from l0._multi._compare import value_similarity as value_similarity
 from l0._multi._consensus import ConsensusGroup as ConsensusGroup
 from l0._multi._consensus import ConsensusResult as ConsensusResult
 from l0._multi._consensus import Dissent as Dissent
 from l0._multi._consensus import FieldAgreement as FieldAgreement
-from l0._multi._consensus import consensus as consensus
+from l0._multi._consensus_run import consensus as consensus
 from l0._multi._errors import ConsensusFailed as ConsensusFailed
 from l0._multi._errors import ContentRejected as ContentRejected
 from l0._multi._errors import PipelineStepFailed as PipelineStepFailed
 from l0._multi._errors import PoolClosed as PoolClosed
+from l0._multi._errors import TasksFailed as TasksFailed
+from l0._multi._events import ConsensusAnalysis as ConsensusAnalysis
+from l0._multi._events import ConsensusEnd as ConsensusEnd
+from l0._multi._events import ConsensusEvent as ConsensusEvent
+from l0._multi._events import ConsensusEventType as ConsensusEventType
+from l0._multi._events import ConsensusOutputCollected as ConsensusOutputCollected
+from l0._multi._events import ConsensusResolution as ConsensusResolution
+from l0._multi._events import ConsensusStart as ConsensusStart
+from l0._multi._events import ConsensusStreamEnd as ConsensusStreamEnd
+from l0._multi._events import ConsensusStreamStart as ConsensusStreamStart
 from l0._multi._parallel import batched as batched
 from l0._multi._parallel import parallel as parallel
 from l0._multi._parallel import sequential as sequential
+from l0._multi._pipeline import PipelineBranch as PipelineBranch
 from l0._multi._pipeline import PipelineResult as PipelineResult
 from l0._multi._pipeline import PipelineStep as PipelineStep
 from l0._multi._pipeline import StepResult as StepResult
@@ -34,15 +46,39 @@ from l0._multi._results import ParallelResult as ParallelResult
 from l0._multi._results import TaskOutcome as TaskOutcome
 from l0._multi._results import TaskTelemetry as TaskTelemetry
 
+# The CONSENSUS_* event classes belong in l0.events; the rest in l0.
+EVENTS = (
+    "ConsensusAnalysis",
+    "ConsensusEnd",
+    "ConsensusEvent",
+    "ConsensusEventType",
+    "ConsensusOutputCollected",
+    "ConsensusResolution",
+    "ConsensusStart",
+    "ConsensusStreamEnd",
+    "ConsensusStreamStart",
+)
+
 __all__ = [
+    "EVENTS",
     "CandidateOutcome",
+    "ConsensusAnalysis",
+    "ConsensusEnd",
+    "ConsensusEvent",
+    "ConsensusEventType",
     "ConsensusFailed",
     "ConsensusGroup",
+    "ConsensusOutputCollected",
+    "ConsensusResolution",
     "ConsensusResult",
+    "ConsensusStart",
+    "ConsensusStreamEnd",
+    "ConsensusStreamStart",
     "ContentRejected",
     "Dissent",
     "FieldAgreement",
     "ParallelResult",
+    "PipelineBranch",
     "PipelineResult",
     "PipelineStep",
     "PipelineStepFailed",
@@ -53,6 +89,7 @@ __all__ = [
     "StepResult",
     "TaskOutcome",
     "TaskTelemetry",
+    "TasksFailed",
     "batched",
     "consensus",
     "jaccard_similarity",
@@ -63,4 +100,5 @@ __all__ = [
     "race",
     "sequential",
     "text_similarity",
+    "value_similarity",
 ]

@@ -8,6 +8,7 @@ answers where single characters matter.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import re
@@ -81,13 +82,24 @@ def text_similarity(a: str, b: str) -> float:
 
 def levenshtein_ratio(a: str, b: str) -> float:
     """``1 - distance / max(len)``, the normalised Levenshtein similarity of the texts after
-    :func:`normalize_text`. O(len(a) * len(b)) time, O(min) memory.
+    :func:`normalize_text`.
+
+    Computed by `rapidfuzz <https://pypi.org/project/rapidfuzz/>`_ when it is installed
+    (bit-parallel C++, hundreds of times faster on long texts), else in pure Python
+    (O(len(a) * len(b)) time, O(min) memory); both give the same value.
 
     .. versionadded:: 0.1
     """
     a, b = normalize_text(a), normalize_text(b)
     if a == b:
         return 1.0
+    fast = _rapidfuzz_ratio()
+    if fast is not None:
+        return float(fast(a, b))
+    return _levenshtein_ratio_python(a, b)
+
+
+def _levenshtein_ratio_python(a: str, b: str) -> float:
     if len(a) < len(b):
         a, b = b, a
     if not b:
@@ -100,6 +112,24 @@ def levenshtein_ratio(a: str, b: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost))
         previous = current
     return 1.0 - previous[-1] / len(a)
+
+
+_UNSET: Any = object()
+_fast_ratio: Any = _UNSET
+
+
+def _rapidfuzz_ratio() -> Callable[[str, str], float] | None:
+    """rapidfuzz's normalised Levenshtein similarity, if rapidfuzz is installed (looked up
+    once, on first use: ``import l0`` never imports it)."""
+    global _fast_ratio
+    if _fast_ratio is _UNSET:
+        try:
+            module = importlib.import_module("rapidfuzz.distance.Levenshtein")
+        except ImportError:
+            _fast_ratio = None
+        else:
+            _fast_ratio = module.normalized_similarity
+    return cast("Callable[[str, str], float] | None", _fast_ratio)
 
 
 def parse_json(text: str) -> Any:

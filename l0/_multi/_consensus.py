@@ -1,10 +1,10 @@
-"""``consensus``: run several candidates and agree on one output.
+"""Deciding a consensus: the result types and :func:`decide` (synchronous and pure).
 
-The tasks run with :func:`~l0.parallel`. Their outputs are compared pairwise once (a similarity
-matrix: text similarity, or field by field when every output is JSON), grouped (an output joins
-the most similar existing group whose first member is at least ``threshold`` similar, else
-starts a new one), and the strategy decides from the groups. Deciding is synchronous and pure:
-:func:`decide` can be used on outputs you already have.
+The outputs are compared pairwise once (a similarity matrix: text similarity, or field by field
+when every output is JSON), grouped (an output joins the most similar existing group whose
+first member is at least ``threshold`` similar, else starts a new one), and the strategy
+decides from the groups. :func:`decide` can be used on outputs you already have; the async
+:func:`~l0.consensus` (in ``_consensus_run``) runs the tasks first.
 """
 
 from __future__ import annotations
@@ -26,22 +26,21 @@ from l0._multi._compare import (
     value_similarity,
 )
 from l0._multi._errors import ConsensusFailed
-from l0._multi._parallel import run_all
-from l0._multi._tasks import Task, as_l0_error, check_count, check_options
+from l0._multi._tasks import as_l0_error
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
     from l0._multi._results import ParallelResult
-    from l0._runtime._api import Session
-    from l0._runtime._options import RunOptions
 
 __all__ = [
     "ConsensusGroup",
     "ConsensusResult",
     "Dissent",
     "FieldAgreement",
-    "consensus",
+    "Resolution",
+    "Strategy",
+    "as_text",
+    "check_decision",
+    "check_weights",
     "decide",
 ]
 
@@ -95,8 +94,10 @@ class FieldAgreement:
 class ConsensusResult:
     """The agreed output and how it was reached.
 
-    ``output`` is the chosen text (for ``resolution == "merge"``, the merged JSON);
-    ``value`` its parsed JSON when the outputs are structured, else ``None``;
+    ``output`` is the chosen text (for ``resolution == "merge"``, the merged JSON; with a
+    ``schema``, the validated output's JSON); ``value`` its parsed JSON when the outputs are
+    structured (with a ``schema``: an instance of it), else ``None``;
+    ``errors`` each task's error (with a ``schema``, also why an output did not match it);
     ``index`` the task whose output was chosen (``None`` when merged); ``agreement`` the share
     of the total weight in the agreed group (failed tasks count against it);
     ``consensus`` whether the strategy's requirement was met (else ``resolution`` says how the
@@ -125,7 +126,7 @@ class ConsensusResult:
     run: ParallelResult | None = None
 
 
-def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+def check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
     if weights is None:
         return [1.0] * count
     listed = list(weights)
@@ -160,7 +161,7 @@ def _check_choice(value: str, name: str, choices: Iterable[str]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
 
 
-def _check(
+def check_decision(
     strategy: str,
     threshold: float,
     minimum_agreement: float | None,
@@ -197,10 +198,10 @@ def decide(
     errors: Sequence[Exception | None] | None = None,
 ) -> ConsensusResult:
     """Decide on ``outputs`` (``None`` for a task that failed); see :func:`consensus`."""
-    _check(strategy, threshold, minimum_agreement, resolve_conflicts, weights)
+    check_decision(strategy, threshold, minimum_agreement, resolve_conflicts, weights)
     if not outputs:
         raise ConfigError("consensus needs at least one output")
-    weight = _check_weights(weights, len(outputs))
+    weight = check_weights(weights, len(outputs))
     errs = tuple(errors) if errors is not None else (None,) * len(outputs)
     present = [i for i, o in enumerate(outputs) if o is not None]
     if not present:
@@ -345,78 +346,8 @@ def _group(
     return groups
 
 
-async def consensus(
-    tasks: Iterable[Task],
-    *,
-    strategy: Strategy = "majority",
-    threshold: float = 0.8,
-    weights: Sequence[float] | None = None,
-    similarity: Similarity | None = None,
-    minimum_agreement: float | None = None,
-    resolve_conflicts: Resolution = "fail",
-    scorer: Callable[[str], float] | None = None,
-    concurrency: int | None = None,
-    session: Session | None = None,
-    **run_options: Unpack[RunOptions],
-) -> ConsensusResult:
-    """Run ``tasks`` (as :func:`~l0.parallel` does) and agree on one output.
-
-    Outputs are compared with ``similarity(a, b)`` (default: :func:`text_similarity`, linear
-    time; :func:`levenshtein_ratio` for edit distance), or field by field when every output
-    parses as JSON. Outputs at least ``threshold`` similar form a group. A task that failed
-    casts no vote but counts in the total weight.
-
-    Strategies: ``"unanimous"`` (every task succeeded, one group); ``"majority"`` (a group with
-    more than half the tasks, or at least ``minimum_agreement`` of them); ``"weighted"`` (the
-    same by ``weights``, one per task, required); ``"best"`` (the output with the highest score:
-    its support, the mean similarity to all outputs weighted by ``weights`` if given, or
-    ``scorer(text)``).
-
-    Without consensus, ``resolve_conflicts`` decides: ``"fail"`` raises
-    :class:`~l0.ConsensusFailed` (with the result attached), ``"vote"`` takes the largest
-    group, ``"best"`` the best-scored output, ``"merge"`` merges structured outputs field by
-    field (text outputs: as ``"vote"``). Raises :class:`~l0.AllStreamsExhausted` if every task
-    failed.
-
-    .. versionadded:: 0.1
-    """
-    listed = list(tasks)
-    if not listed:
-        raise ConfigError("consensus() needs at least one task")
-    _check(strategy, threshold, minimum_agreement, resolve_conflicts, weights)
-    _check_weights(weights, len(listed))
-    check_count(concurrency, "concurrency")
-    check_options(run_options, "consensus()")
-    if similarity is not None and not callable(similarity):
-        raise ConfigError(f"similarity must be callable, got {type(similarity).__name__}")
-    run = await run_all(
-        listed,
-        concurrency=concurrency,
-        fail_fast=False,
-        on_progress=None,
-        session=session,
-        options=run_options,
-    )
-    outputs = [None if o.status != "ok" else _as_text(o.value) for o in run.outcomes]
-    try:
-        result = decide(
-            outputs,
-            strategy=strategy,
-            threshold=threshold,
-            weights=weights,
-            similarity=similarity,
-            minimum_agreement=minimum_agreement,
-            resolve_conflicts=resolve_conflicts,
-            scorer=scorer,
-            errors=run.errors,
-        )
-    except ConsensusFailed as exc:
-        exc.result = attrs.evolve(exc.result, run=run)
-        raise
-    return attrs.evolve(result, run=run)
-
-
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A task's result as text: itself if a string, decoded if bytes, else its JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):

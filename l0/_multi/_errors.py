@@ -4,6 +4,7 @@
 
     L0Error
     ├── ContentRejected        a race candidate finished, but ``validate`` rejected its text
+    ├── TasksFailed            sequential(): a task failed; ``.errors`` by index, ``.result``
     ├── PoolClosed             the pool closed before (or while) running the operation
     ├── ConsensusFailed        the outputs did not agree enough; ``.result`` has the details
     └── PipelineStepFailed     a pipeline step failed; ``.step``, ``.name``, ``.result``
@@ -14,15 +15,18 @@ composition concluded from them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
 
-from l0._errors import ErrorCode, L0Error
+from l0._errors import ErrorCode, L0Error, RetryReason
+from l0._events._observability import FailureType
 
 if TYPE_CHECKING:
     from l0._multi._consensus import ConsensusResult
     from l0._multi._pipeline import PipelineResult
+    from l0._multi._results import ParallelResult
 
-__all__ = ["ConsensusFailed", "ContentRejected", "PipelineStepFailed", "PoolClosed"]
+__all__ = ["ConsensusFailed", "ContentRejected", "PipelineStepFailed", "PoolClosed", "TasksFailed"]
 
 
 class ContentRejected(L0Error):
@@ -32,13 +36,35 @@ class ContentRejected(L0Error):
     """
 
     default_code = ErrorCode.GUARDRAIL_VIOLATION
-    default_failure_type = "model"
-    default_retry_reason = "guardrail_violation"
+    default_failure_type: ClassVar[FailureType] = "model"
+    default_retry_reason: ClassVar[RetryReason] = "guardrail_violation"
 
     def __init__(self, message: str, *, text: str) -> None:
         super().__init__(message)
         self.text = text
         """The rejected output."""
+
+
+class TasksFailed(L0Error):
+    """Tasks that had to succeed failed (:func:`~l0.sequential`).
+
+    ``errors`` maps the index of every failed task to its error; ``result`` is the
+    :class:`~l0.ParallelResult` (every task's outcome: ``ok``, ``failed``, ``skipped``); the
+    first failure is ``__cause__``.
+
+    .. versionadded:: 0.1
+    """
+
+    default_code = ErrorCode.STREAM_ERROR
+
+    def __init__(
+        self, message: str, *, errors: Mapping[int, Exception], result: ParallelResult
+    ) -> None:
+        super().__init__(message)
+        self.errors: dict[int, Exception] = dict(errors)
+        """Each failed task's error, by index."""
+        self.result = result
+        """Every task's outcome."""
 
 
 class PoolClosed(L0Error):

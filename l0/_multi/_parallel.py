@@ -8,13 +8,14 @@ cancelled (their streams closed in their own ``async with``) and the rest never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 
 from l0._errors import ConfigError
+from l0._multi._errors import TasksFailed
 from l0._multi._results import ParallelResult, TaskRecord, TaskTelemetry
 from l0._multi._tasks import (
     Deferred,
@@ -23,6 +24,7 @@ from l0._multi._tasks import (
     call_hook,
     check_count,
     check_options,
+    check_task_options,
     now,
     run_task,
 )
@@ -33,12 +35,24 @@ if TYPE_CHECKING:
     from l0._runtime._api import Session
     from l0._runtime._options import RunOptions
 
-__all__ = ["batched", "parallel", "run_all", "sequential"]
+__all__ = ["TaskObserver", "batched", "parallel", "prepare_tasks", "run_all", "sequential"]
 
 T = TypeVar("T")
 
 ProgressHook = Callable[[int, int], Any]
 """``on_progress(done, total)``, sync or async: called after each task ends."""
+
+
+class TaskObserver(Protocol):
+    """Told when each task starts and ends (consensus turns these into events)."""
+
+    def started(self, record: TaskRecord) -> Awaitable[None]:
+        """Task ``record.index`` is about to start."""
+        ...
+
+    def ended(self, record: TaskRecord) -> Awaitable[None]:
+        """Task ``record.index`` ended (``ok`` or ``failed``; not called when cancelled)."""
+        ...
 
 
 class _Runner:
@@ -50,8 +64,10 @@ class _Runner:
         options: Mapping[str, Any],
         session: Session | None,
         on_progress: ProgressHook | None,
+        observer: TaskObserver | None = None,
     ) -> None:
         self.tasks = tasks
+        self.observer = observer
         self.options = options
         self.session = session
         self.on_progress = on_progress
@@ -75,6 +91,8 @@ class _Runner:
             record = self.records[index]
             record.status = "running"
             record.started_at = now()
+            if self.observer is not None:
+                await self.observer.started(record)
             try:
                 record.value = await run_task(
                     self.tasks[index], self.options, self.session, record.set_stream
@@ -88,6 +106,8 @@ class _Runner:
             else:
                 record.status = "ok"
             record.ended_at = now()
+            if self.observer is not None:
+                await self.observer.ended(record)
             if self.on_progress is not None:
                 # One call at a time, so an async hook sees done = 1, 2, 3... in order.
                 async with self.progress_lock:
@@ -100,12 +120,15 @@ class _Runner:
         return ParallelResult(outcomes=outcomes, telemetry=TaskTelemetry.of(outcomes, at - started))
 
 
-def _prepare(tasks: Iterable[Task], where: str) -> list[Task]:
+def prepare_tasks(tasks: Iterable[Task], where: str) -> list[Task]:
     if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ConfigError(f"{where} takes a list of tasks, got {type(tasks).__name__}")
     listed = list(tasks)
     if not listed:
         raise ConfigError(f"{where} needs at least one task")
+    for i, task in enumerate(listed):
+        if isinstance(task, Mapping):
+            check_task_options(cast("Mapping[str, Any]", task), f"{where} task {i}")
     return listed
 
 
@@ -117,9 +140,17 @@ async def run_all(
     on_progress: ProgressHook | None,
     session: Session | None,
     options: Mapping[str, Any],
+    observer: TaskObserver | None = None,
+    records: list[TaskRecord] | None = None,
 ) -> ParallelResult:
-    """The shared implementation of :func:`parallel` (arguments already checked)."""
-    runner = _Runner(tasks, options, session, on_progress)
+    """The shared implementation of :func:`parallel` (arguments already checked).
+
+    ``records``, if given, receives the live task records at once (so a caller that is
+    cancelled can still see which tasks were running).
+    """
+    runner = _Runner(tasks, options, session, on_progress, observer)
+    if records is not None:
+        records.extend(runner.records)
     started = now()
     workers = len(tasks) if concurrency is None else min(concurrency, len(tasks))
     await runner.run(range(len(tasks)), workers, fail_fast)
@@ -137,20 +168,24 @@ async def parallel(
 ) -> ParallelResult:
     """Run ``tasks`` concurrently; results and errors by index.
 
-    A task is an :class:`~l0.Stream`, a stream factory, or any async callable (see
-    :doc:`many-streams`); streams and factories give their text. ``concurrency`` caps how many
+    A task is an :class:`~l0.Stream`, a stream factory, a mapping of run options with a
+    ``"stream"`` factory, or any async callable (see :doc:`/many-streams`); streams and
+    factories give their text. ``concurrency`` caps how many
     run at once (``None``: all). ``fail_fast=True`` cancels the running tasks and skips the
     rest at the first failure. ``on_progress(done, total)`` (sync or async) is called after
     each task ends. ``run_options`` (the keywords of :func:`l0.run`) apply to the factories;
     with ``session``, streams are started from it.
 
-    Task failures are not raised: they are in ``result.errors`` (``result.ok`` is false).
-    The call returns once every task has ended; cancelling the caller cancels them all, and
-    every stream they started is closed before the cancellation goes on.
+    Task failures are not raised (with ``fail_fast`` too): they are in ``result.errors``
+    (``result.ok`` is false); no ``ExceptionGroup`` ever comes out. Bad input (no tasks, a
+    bad ``concurrency``, an unknown run option, a task mapping without a factory) raises
+    :class:`~l0.ConfigError` or ``TypeError`` before anything runs. The call returns once
+    every task has ended; cancelling the caller cancels them all, and every stream they
+    started is closed before the cancellation goes on.
 
     .. versionadded:: 0.1
     """
-    listed = _prepare(tasks, "parallel()")
+    listed = prepare_tasks(tasks, "parallel()")
     check_count(concurrency, "concurrency")
     check_options(run_options, "parallel()")
     return await run_all(
@@ -171,16 +206,20 @@ async def sequential(
     session: Session | None = None,
     **run_options: Unpack[RunOptions],
 ) -> ParallelResult:
-    """Run ``tasks`` one after the other (:func:`parallel` with ``concurrency=1``).
+    """Run ``tasks`` one after the other, in order; every one must succeed.
 
-    With ``stop_on_error=True`` (the default) the first failure ends the run: the remaining
-    tasks are ``skipped``. With ``False`` every task runs whatever the others did.
+    Returns the :class:`~l0.ParallelResult` when they all did. Otherwise raises one
+    :class:`~l0.TasksFailed` carrying each failed task's error by index (``errors``), the
+    result so far (``result``), and the first error as ``__cause__``. With
+    ``stop_on_error=True`` (the default) the first failure ends the run (the remaining tasks
+    are ``skipped``); with ``False`` every task runs whatever the others did, and the error
+    carries every failure.
 
     .. versionadded:: 0.1
     """
-    listed = _prepare(tasks, "sequential()")
+    listed = prepare_tasks(tasks, "sequential()")
     check_options(run_options, "sequential()")
-    return await run_all(
+    result = await run_all(
         listed,
         concurrency=1,
         fail_fast=stop_on_error,
@@ -188,6 +227,17 @@ async def sequential(
         session=session,
         options=run_options,
     )
+    failed = result.failed
+    if failed:
+        first = min(failed)
+        error = failed[first]
+        raise TasksFailed(
+            f"sequential(): {len(failed)} of {len(result)} tasks failed; the first, task "
+            f"{first}: {type(error).__name__}: {error}",
+            errors=failed,
+            result=result,
+        ) from error
+    return result
 
 
 async def batched(

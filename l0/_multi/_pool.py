@@ -6,21 +6,37 @@ caller cancelled while it waits cancels only its own job: a queued job is droppe
 reaches it, a running one has its own cancel scope cancelled (its stream is closed in the
 worker), and the caller waits, shielded and bounded, until that cleanup is done. Every job ends
 with a result, an error, or :class:`~l0.PoolClosed`: nobody waits forever.
+
+An operation may submit to its own pool (a context variable tells ``run`` that it is called
+from inside one of this pool's jobs). Such a nested job never waits for a worker that only its
+caller could free: it runs in its caller's place (in the caller's task: the caller's worker is
+waiting for it anyway), one nested job at a time per caller; the caller's other nested jobs go
+on the queue without waiting for room, and run on whichever comes first, a free worker or the
+caller's place once it is free again. So nesting cannot deadlock the pool, even with
+``workers=1``, and what runs stays bounded by the workers and the callers that wait.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 import attrs
 
 from l0._errors import ConfigError
 from l0._multi._errors import PoolClosed
-from l0._multi._tasks import Task, check_count, check_options, now, run_task
+from l0._multi._tasks import (
+    Task,
+    check_count,
+    check_options,
+    check_task_options,
+    now,
+    run_task,
+)
 from l0._runtime._stream import CLEANUP_TIMEOUT, Stream
 
 if TYPE_CHECKING:
@@ -34,6 +50,11 @@ if TYPE_CHECKING:
 __all__ = ["Pool", "PoolStats", "pool"]
 
 OnExit = Literal["wait", "cancel"]
+
+_running: contextvars.ContextVar[tuple[Pool, _Job] | None] = contextvars.ContextVar(
+    "l0_pool_job", default=None
+)
+"""The pool and job whose operation the current task (or its parent) is running."""
 
 
 @attrs.frozen(kw_only=True)
@@ -62,12 +83,15 @@ class _Job:
         "cancelled",
         "done",
         "error",
+        "lent",
         "options",
+        "parent",
         "scope",
         "state",
         "stream",
         "task",
         "value",
+        "wake",
     )
 
     def __init__(self, task: Task, options: Mapping[str, Any]) -> None:
@@ -80,9 +104,20 @@ class _Job:
         self.value: Any = None
         self.error: BaseException | None = None
         self.stream: Stream | None = None
+        self.parent: _Job | None = None
+        """The running job that submitted this one to the same pool (nested), if any."""
+        self.lent = False
+        """Whether a nested job is running in this job's place (in a task of its caller)."""
+        self.wake = anyio.Event()
+        """Set (and renewed) when this job's slot is free again or a nested job of it ends."""
 
     def set_stream(self, stream: Stream) -> None:
         self.stream = stream
+
+    def notify(self) -> None:
+        """Wake the nested callers of this job (its slot is free, or one of them ended)."""
+        self.wake.set()
+        self.wake = anyio.Event()
 
 
 class Pool:
@@ -169,13 +204,30 @@ class Pool:
         Raises what the task raised, or :class:`~l0.PoolClosed` if the pool closed before it
         ended. Cancelling the caller cancels this operation only; its stream is closed before
         the cancellation goes on.
+
+        Called from inside one of this pool's operations (nested), it runs the operation in
+        its caller's place, or (while another nested operation of the same caller is there)
+        queues it without waiting for room, for a free worker or that place, whichever comes
+        first: nesting never deadlocks.
         """
         send = self._send
-        if send is None or self._closing:
+        running = _running.get()
+        nested = (
+            running is not None
+            and running[0] is self
+            and running[1].state == "running"  # not a stale context outliving its job
+            and send is not None
+        )
+        if send is None or (self._closing and not nested):
             raise PoolClosed("the pool is not open: use it inside 'async with l0.pool(...)'")
         check_options(run_options, "Pool.run()")
+        if isinstance(task, Mapping):
+            check_task_options(cast("Mapping[str, Any]", task), "Pool.run()")
         options = {**self._options, **run_options} if run_options else self._options
-        job = _Job(task, options)
+        job = _Job(cast("Task", task), options)
+        if running is not None and nested:
+            job.parent = running[1]
+            return await self._run_nested(job, send)
         self._queued += 1
         self._busy()
         try:
@@ -191,6 +243,40 @@ class Pool:
         finally:
             if not job.done.is_set():
                 # This caller was cancelled: cancel its job only, and let it clean up.
+                self._cancel(job)
+                with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.value
+
+    async def _run_nested(self, job: _Job, send: MemoryObjectSendStream[_Job]) -> Any:
+        parent = job.parent
+        assert parent is not None
+        self._queued += 1
+        self._busy()
+        queued = False
+        try:
+            while job.state != "done":
+                if job.state == "queued" and not parent.lent:
+                    # The caller's worker waits for this job: run it in the caller's place.
+                    parent.lent = True
+                    try:
+                        await self._execute(job)
+                    finally:
+                        parent.lent = False
+                        parent.notify()
+                    break
+                if job.state == "queued" and not queued:
+                    try:
+                        send.send_nowait(job)  # a free worker may take it first
+                        queued = True
+                    except (anyio.WouldBlock, anyio.ClosedResourceError):
+                        pass  # full or closing: it waits for the caller's slot instead
+                await parent.wake.wait()
+        finally:
+            if job.state != "done":
+                # This caller was cancelled while its job was queued or in a worker.
                 self._cancel(job)
                 with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await job.done.wait()
@@ -284,6 +370,8 @@ class Pool:
         job.state = "done"
         job.error = PoolClosed("the pool closed before the operation started")
         job.done.set()
+        if job.parent is not None:
+            job.parent.notify()
         self._check_idle()
 
     async def _worker(self, recv: MemoryObjectReceiveStream[_Job]) -> None:
@@ -299,6 +387,7 @@ class Pool:
         job.state = "running"
         started = now()
         ended = False
+        token = _running.set((self, job))
         try:
             with anyio.CancelScope() as scope:
                 job.scope = scope
@@ -320,9 +409,12 @@ class Pool:
                 job.error = PoolClosed("the pool closed while the operation was running")
             if job.stream is not None:
                 self._tokens += job.stream.state.token_count
+            _running.reset(token)
             self._active -= 1
             job.state = "done"
             job.done.set()
+            if job.parent is not None:
+                job.parent.notify()
             self._check_idle()
 
 

@@ -9,7 +9,9 @@ A task is one of:
   If the outcome is an :class:`~l0.Stream` it is read; if it is an async iterable (a model's
   stream) it goes through :func:`l0.run` with the task as its factory (this first object is
   used for attempt 1, later attempts call the task again); anything else is the result;
-* an awaitable: awaited, with the same treatment of what it gives.
+* an awaitable: awaited, with the same treatment of what it gives;
+* a mapping of :func:`l0.run` keywords with a ``"stream"`` factory (``{"stream": f, "retry":
+  ...}``): run with the composition's options overridden by its own, the result is the text.
 
 Each stream is read inside its own ``async with``, in the task that runs it, so it is closed
 however the task ends.
@@ -41,13 +43,14 @@ __all__ = [
     "call_hook",
     "check_count",
     "check_options",
+    "check_task_options",
     "run_task",
     "start_stream",
 ]
 
 logger = logging.getLogger("l0")
 
-Task = Stream | Callable[..., Any] | Awaitable[Any]
+Task = Stream | Callable[..., Any] | Awaitable[Any] | Mapping[str, Any]
 """A unit of work for :func:`~l0.parallel`, :func:`~l0.pool` and friends (see the module doc)."""
 
 _BASE = Options()
@@ -58,6 +61,17 @@ def check_options(options: Mapping[str, Any], where: str) -> None:
     if "stream" in options:
         raise TypeError(f"{where} got an unexpected keyword argument 'stream'")
     merge(_BASE, options, where=where)
+
+
+def check_task_options(task: Mapping[str, Any], where: str) -> None:
+    """Raise at once for a task given as run options without a callable ``stream``, or with
+    bad options."""
+    factory = task.get("stream")
+    if not callable(factory):
+        raise ConfigError(
+            f"{where}: a task given as options needs a 'stream' factory, got {factory!r}"
+        )
+    merge(_BASE, {k: v for k, v in task.items() if k != "stream"}, where=where)
 
 
 def check_count(value: object, name: str, *, allow_none: bool = True) -> None:
@@ -142,6 +156,11 @@ async def run_task(
         task = cast("Task", made)
     if isinstance(task, Stream):
         stream = task
+    elif isinstance(task, Mapping):
+        spec = cast("Mapping[str, Any]", task)
+        check_task_options(spec, "a task")
+        own = {k: v for k, v in spec.items() if k != "stream"}
+        stream = start_stream(spec["stream"], {**options, **own}, session)
     elif callable(task):
         if wants_context(task) or inspect.isasyncgenfunction(task):
             stream = start_stream(task, options, session)
@@ -165,7 +184,8 @@ async def run_task(
             return obj
     else:
         raise ConfigError(
-            f"a task must be an l0.Stream, a callable or an awaitable, got {type(task).__name__}"
+            "a task must be an l0.Stream, a callable, an awaitable or a mapping of run options, "
+            f"got {type(task).__name__}"
         )
     try:
         if first is not None:

@@ -19,6 +19,7 @@ from l0._errors import ConfigError
 if TYPE_CHECKING:
     from l0._errors import L0Error
     from l0._guardrails import DriftConfig, DriftDetector, Guardrails, Rule
+    from l0._record._store import Store
     from l0.adapters import Adapter
 
 __all__ = [
@@ -120,6 +121,7 @@ class RunOptions(TypedDict, total=False):
     keep_raw: bool | int
     retry_budget: RetryBudget | None
     circuit_breaker: CircuitBreaker | None
+    record: Store | None
     on_start: Callback | None
     on_complete: Callback | None
     on_error: Callback | None
@@ -273,6 +275,16 @@ def _instance_of(cls: type, name: str) -> Callable[[Any, attrs.Attribute[Any], A
     return check
 
 
+def _check_record(_inst: Any, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not all(
+        callable(getattr(value, name, None)) for name in ("append", "read", "set_meta")
+    ):
+        raise ConfigError(
+            f"record must be an l0.record store (MemoryStore, JsonlStore, SqliteStore, or one "
+            f"implementing l0.record.Store) or None, got {type(value).__name__}"
+        )
+
+
 def _no_callbacks() -> dict[str, Callable[..., Any] | None]:
     return {}
 
@@ -306,6 +318,7 @@ class Options:
         default=None,
         validator=attrs.validators.optional(_instance_of(CircuitBreaker, "circuit_breaker")),
     )
+    record: Store | None = attrs.field(default=None, validator=_check_record)
     callbacks: Mapping[str, Callable[..., Any] | None] = attrs.field(
         factory=_no_callbacks, validator=_check_callbacks
     )

@@ -35,6 +35,7 @@ from l0.adapters._base import Adapter
 from l0.adapters._registry import registered, resolve
 
 if TYPE_CHECKING:
+    from l0._record._recorder import Recorder
     from l0._state import State
 
 __all__ = ["Stream"]
@@ -96,7 +97,12 @@ class _Lifecycle:
         self.stream_id: str = new_stream_id()
         """This stream's id (UUID v7), on every observability event."""
         testing = _testing_mode.current()
-        self.engine = Engine(
+        engine_type: type[Engine] = Engine
+        if options.record is not None:
+            from l0._record._recorder import RecordingEngine  # noqa: PLC0415 - when recording
+
+            engine_type = RecordingEngine
+        self.engine = engine_type(
             sources=len(self.factories),
             retry=_testing_mode.apply(options.retry),
             timeout=options.timeout,
@@ -122,6 +128,12 @@ class _Lifecycle:
             breaker=options.circuit_breaker,
             source_keys=tuple(source_key(f) for f in self.factories),
         )
+        self.recorder: Recorder | None = None
+        """Records the engine's inputs and events to ``options.record`` (l0.record)."""
+        if options.record is not None:
+            from l0._record._recorder import Recorder  # noqa: PLC0415 - when recording
+
+            self.recorder = Recorder(options.record, self.engine, seed=self.seed, options=options)
         self.guard = Guard()
         self.source: Any = None
         self.closed = False
@@ -144,6 +156,8 @@ class _Lifecycle:
         notices = engine.outbox
         engine.outbox = []
         await self.dispatch.deliver(notices)
+        if self.recorder is not None and self.recorder.due:
+            await self.recorder.flush()
         if engine.async_due:
             await self._check_async(finish=False)
 
@@ -318,7 +332,11 @@ class _Lifecycle:
                 tap = self.raw_tap
                 # Text items go straight to the engine unless something must see each one.
                 fast_text = (
-                    adapter.text_items and on_token is None and tap is None and not engine.resuming
+                    adapter.text_items
+                    and on_token is None
+                    and tap is None
+                    and not engine.resuming
+                    and self.recorder is None  # a recording engine sees every text delta
                 )
                 guard = self.guard
                 pump = pump_items(source, isinstance(source, AsyncGeneratorType))
@@ -432,6 +450,9 @@ class _Lifecycle:
             source, self.source = self.source, None
             if source is not None:
                 await _aclose_forcefully(source)
+            if self.recorder is not None:
+                with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await self.recorder.aclose()
 
 
 class Stream:

@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from l0._errors import ErrorCode, L0Error
+from l0._events._observability import FailureType
 
 __all__ = ["InvalidJSON", "StructuredError"]
 
@@ -25,7 +26,7 @@ class StructuredError(L0Error):
 
     default_code = ErrorCode.INVALID_JSON
     default_retryable = True
-    default_failure_type = "model"
+    default_failure_type: ClassVar[FailureType] = "model"
 
 
 class InvalidJSON(StructuredError, ValueError):

@@ -108,7 +108,7 @@ def heal(text: str) -> Healed:
 
     Valid JSON comes back exactly as given, with no corrections. Otherwise, in one pass:
 
-    * ``strip_fence``: a Markdown code block (```` ```json ````) whose content starts with ``{``
+    * ``strip_fence``: a fenced Markdown code block whose content starts with ``{``
       or ``[`` is preferred to the text around it. ``strip_prose``: text before and after the
       value is dropped. A text that starts with ``{`` or ``[`` (after whitespace and comments)
       starts with its value. Otherwise each later ``{`` or ``[`` that looks like the start of

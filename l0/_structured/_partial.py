@@ -14,7 +14,7 @@ from typing import Any, Final, NoReturn
 
 import msgspec
 
-from l0._errors import StreamClosed
+from l0._errors import ConfigError, StreamClosed
 from l0._structured._errors import InvalidJSON
 from l0._structured._lexical import LITERAL_PREFIXES, WS, WS_RUN, scan_number
 
@@ -108,7 +108,7 @@ class PartialJSON:
     * Input is JSON, with some leniency: ``//`` and ``/* */`` comments, trailing commas,
       Python's ``True``/``False``/``None``, raw control characters in strings and an unknown
       escape (``\\'`` is ``'``; ``\\x`` stays ``\\x``) are accepted. Whitespace, a Markdown
-      fence line (```` ```json ````) and, when the text does not start with a value, prose up
+      fence line (three backticks) and, when the text does not start with a value, prose up
       to the first ``{`` or ``[`` are skipped (a bracket in that prose is taken for the
       value; a leading number or literal is the value); anything after the top-level value
       is ignored.
@@ -130,6 +130,8 @@ class PartialJSON:
     """
 
     def __init__(self, *, partial_strings: bool = True, max_depth: int = 1000) -> None:
+        if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ConfigError(f"PartialJSON max_depth must be an int >= 1, got {max_depth!r}")
         self._partial_strings = partial_strings
         self._max_depth = max_depth
         self._state = _ROOT

@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from l0._errors import ErrorCode, L0Error, NetworkError, RetryReason
 from l0._events._observability import FailureType
@@ -77,8 +77,8 @@ class ProviderError(L0Error):
 
     default_code = ErrorCode.STREAM_ERROR
     default_retryable = True
-    default_failure_type = "model"
-    default_retry_reason = "server_error"
+    default_failure_type: ClassVar[FailureType] = "model"
+    default_retry_reason: ClassVar[RetryReason] = "server_error"
 
     def __init__(
         self,
@@ -111,9 +111,9 @@ class ProviderError(L0Error):
         self.error_code = error_code
         self.body: Any = body
         if retry_reason is not None:
-            self.retry_reason = retry_reason
+            self.retry_reason: RetryReason = retry_reason
         if failure_type is not None:
-            self.failure_type = failure_type
+            self.failure_type: FailureType = failure_type
         if counts_toward_limit is not None:
             self.counts_toward_limit = counts_toward_limit
 
@@ -132,8 +132,8 @@ class StreamProtocolError(L0Error):
 
     default_code = ErrorCode.STREAM_ERROR
     default_retryable = True
-    default_failure_type = "model"
-    default_retry_reason = "server_error"
+    default_failure_type: ClassVar[FailureType] = "model"
+    default_retry_reason: ClassVar[RetryReason] = "server_error"
 
 
 # -- headers ----------------------------------------------------------------------------------

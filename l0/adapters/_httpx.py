@@ -37,6 +37,7 @@ from l0.adapters._sse import (
     ServerSentEvent,
     SSEComment,
     SSEParser,
+    check_limit,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,19 @@ Body = Mapping[str, Any]
 BodyFactory = Callable[["AttemptContext"], Body]
 
 
+def _check_headers(where: str, headers: object) -> None:
+    if headers is not None and not isinstance(headers, Mapping):
+        raise ConfigError(f"{where} must be a mapping of header names to values or None")
+
+
+def _validate_headers(_inst: object, _attr: object, value: object) -> None:
+    _check_headers("SSERequest.headers", value)
+
+
+def _validate_limit(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    check_limit(f"SSERequest.{attr.name}", value)
+
+
 @attrs.frozen(kw_only=True)
 class SSERequest:
     """One attempt's request, not sent yet: what an :func:`openai_sse` factory returns.
@@ -68,9 +82,9 @@ class SSERequest:
     url: str | httpx.URL
     json: Any
     method: str = "POST"
-    headers: Mapping[str, str] | None = None
-    max_line_length: int = DEFAULT_MAX_LINE_LENGTH
-    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    headers: Mapping[str, str] | None = attrs.field(default=None, validator=_validate_headers)
+    max_line_length: int = attrs.field(default=DEFAULT_MAX_LINE_LENGTH, validator=_validate_limit)
+    max_event_size: int = attrs.field(default=DEFAULT_MAX_EVENT_SIZE, validator=_validate_limit)
 
 
 def _with_stream(body: Body) -> dict[str, Any]:
@@ -152,6 +166,11 @@ def openai_sse(
         raise ConfigError(f"openai_sse() needs an httpx.AsyncClient, got {type(client).__name__}")
     if not callable(json) and not isinstance(json, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ConfigError("openai_sse(json=...) must be a mapping or a function returning one")
+    if not isinstance(url, (str, httpx.URL)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(f"openai_sse(url=...) must be a str or httpx.URL, got {url!r}")
+    _check_headers("openai_sse(headers=...)", headers)
+    check_limit("openai_sse(max_line_length=...)", max_line_length)
+    check_limit("openai_sse(max_event_size=...)", max_event_size)
     return SSEFactory(
         client,
         url,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from l0._errors import AdapterNotFound, L0Error, NetworkError, StreamTruncated
 from l0.adapters._base import Adapter, Chunk
@@ -147,7 +147,7 @@ class LiteLLMAdapter(Adapter):
     """
 
     name = "litellm"
-    backends = frozenset({"asyncio"})
+    backends: ClassVar[frozenset[str] | None] = frozenset({"asyncio"})
     requires_finish = True
 
     def detect(self, obj: object) -> bool:

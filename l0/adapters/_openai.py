@@ -345,6 +345,7 @@ class _SDKStream:
             raise StreamProtocolError(f"malformed data line in the event stream: {exc}") from exc
 
     async def aclose(self) -> None:
+        """Close the SDK stream and its HTTP response."""
         await self._stream.close()
 
 

@@ -15,6 +15,7 @@ import codecs
 
 import msgspec
 
+from l0._errors import ConfigError
 from l0.adapters._errors import StreamProtocolError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SSEComment",
     "SSEParser",
     "ServerSentEvent",
+    "check_limit",
 ]
 
 DEFAULT_MAX_LINE_LENGTH = 4 * 1024 * 1024
@@ -30,6 +32,12 @@ DEFAULT_MAX_LINE_LENGTH = 4 * 1024 * 1024
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 """Largest event data (in characters) the parser buffers by default."""
+
+
+def check_limit(name: str, value: object) -> None:
+    """Raise :class:`~l0.ConfigError` naming ``name`` unless ``value`` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
 
 
 class ServerSentEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,8 +107,8 @@ class SSEParser:
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
-        if max_line_length < 1 or max_event_size < 1:
-            raise ValueError("SSEParser limits must be >= 1")
+        check_limit("SSEParser max_line_length", max_line_length)
+        check_limit("SSEParser max_event_size", max_event_size)
         self._max_line = max_line_length
         self._max_event = max_event_size
         # utf-8-sig drops one BOM at the start, even split across chunks; bad bytes -> U+FFFD.

@@ -58,7 +58,9 @@ class Logging:
         *,
         record_content: bool = False,
     ) -> None:
-        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.logger: logging.Logger = (
+            logging.getLogger(logger) if isinstance(logger, str) else logger
+        )
         self.level = level
         self.record_content = record_content
         self._handlers: dict[type[obs.ObservabilityEvent], Callable[[Any], None]] = {

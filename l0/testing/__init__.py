@@ -8,6 +8,11 @@
 * the pytest plugin :mod:`l0.testing.pytest_plugin` (fixtures ``l0_server``, ``l0_fake_stream``).
 """
 
+# Not public: the re-exported msgspec Structs say they live here, so msgspec and
+# inspect.signature() resolve their annotations (strings) in this module's namespace.
+from collections.abc import Sequence  # noqa: F401  # pyright: ignore[reportUnusedImport]
+from typing import Any  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
 from l0._testing_mode import set_testing as set_testing
 from l0.testing._fakes import FakeAdapter as FakeAdapter
 from l0.testing._fakes import FakeProvider as FakeProvider

@@ -72,6 +72,29 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _at_least(
+    name: str,
+    value: object,
+    low: float,
+    *,
+    integer: bool = False,
+    strict: bool = False,
+    optional: bool = False,
+) -> None:
+    """Raise a ConfigError naming ``name`` unless ``value`` is a number (an int if
+    ``integer``) ``>= low`` (``> low`` if ``strict``), or ``None`` when ``optional``."""
+    if value is None and optional:
+        return
+    kinds = (int,) if integer else (int, float)
+    ok = not isinstance(value, bool) and isinstance(value, kinds)
+    if ok:
+        number = float(value)  # pyright: ignore[reportArgumentType] - checked above
+        ok = number > low if strict else number >= low
+    if not ok:
+        kind = "an int" if integer else "a number"
+        raise ConfigError(f"{name} must be {kind} {'>' if strict else '>='} {low:g}, got {value!r}")
+
+
 class _Fault(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True
 ):
@@ -85,8 +108,8 @@ class Stall(_Fault, frozen=True, kw_only=True, tag="stall"):
     after: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.seconds >= 0, f"Stall.seconds must be >= 0, got {self.seconds!r}")
-        _check(self.after >= 0, f"Stall.after must be >= 0, got {self.after!r}")
+        _at_least("Stall.seconds", self.seconds, 0)
+        _at_least("Stall.after", self.after, 0, integer=True)
 
 
 class SlowHeaders(_Fault, frozen=True, kw_only=True, tag="slow_headers"):
@@ -95,7 +118,7 @@ class SlowHeaders(_Fault, frozen=True, kw_only=True, tag="slow_headers"):
     seconds: float
 
     def __post_init__(self) -> None:
-        _check(self.seconds >= 0, f"SlowHeaders.seconds must be >= 0, got {self.seconds!r}")
+        _at_least("SlowHeaders.seconds", self.seconds, 0)
 
 
 class Drop(_Fault, frozen=True, kw_only=True, tag="drop"):
@@ -109,7 +132,7 @@ class Drop(_Fault, frozen=True, kw_only=True, tag="drop"):
     reset: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.after >= 0, f"Drop.after must be >= 0, got {self.after!r}")
+        _at_least("Drop.after", self.after, 0, integer=True)
 
 
 class Truncate(_Fault, frozen=True, kw_only=True, tag="truncate"):
@@ -119,10 +142,7 @@ class Truncate(_Fault, frozen=True, kw_only=True, tag="truncate"):
     after: int | None = None
 
     def __post_init__(self) -> None:
-        _check(
-            self.after is None or self.after >= 0,
-            f"Truncate.after must be >= 0, got {self.after!r}",
-        )
+        _at_least("Truncate.after", self.after, 0, integer=True, optional=True)
 
 
 _DEFAULT_MALFORMED = 'data: {"id": "chatcmpl-broken", "choices": [{"delta": {"content": "bro'
@@ -136,7 +156,8 @@ class Malformed(_Fault, frozen=True, kw_only=True, tag="malformed"):
     line: str = _DEFAULT_MALFORMED
 
     def __post_init__(self) -> None:
-        _check(self.after >= 0, f"Malformed.after must be >= 0, got {self.after!r}")
+        _at_least("Malformed.after", self.after, 0, integer=True)
+        _check(isinstance(self.line, str), f"Malformed.line must be a string, got {self.line!r}")  # pyright: ignore[reportUnnecessaryIsInstance]
         _check("\n" not in self.line and "\r" not in self.line, "Malformed.line must be one line")
 
 
@@ -150,7 +171,7 @@ class InBandError(_Fault, frozen=True, kw_only=True, tag="error"):
     code: str | None = None
 
     def __post_init__(self) -> None:
-        _check(self.after >= 0, f"InBandError.after must be >= 0, got {self.after!r}")
+        _at_least("InBandError.after", self.after, 0, integer=True)
 
 
 class KeepAlive(_Fault, frozen=True, kw_only=True, tag="keep_alive"):
@@ -163,12 +184,9 @@ class KeepAlive(_Fault, frozen=True, kw_only=True, tag="keep_alive"):
     after: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.interval > 0, f"KeepAlive.interval must be > 0, got {self.interval!r}")
-        _check(
-            self.count is None or self.count >= 0,
-            f"KeepAlive.count must be >= 0, got {self.count!r}",
-        )
-        _check(self.after >= 0, f"KeepAlive.after must be >= 0, got {self.after!r}")
+        _at_least("KeepAlive.interval", self.interval, 0, strict=True)
+        _at_least("KeepAlive.count", self.count, 0, integer=True, optional=True)
+        _at_least("KeepAlive.after", self.after, 0, integer=True)
 
 
 class HttpError(_Fault, frozen=True, kw_only=True, tag="http_error"):
@@ -187,15 +205,12 @@ class HttpError(_Fault, frozen=True, kw_only=True, tag="http_error"):
     code: str | None = None
 
     def __post_init__(self) -> None:
-        _check(400 <= self.status <= 599, f"HttpError.status must be 4xx or 5xx, got {self.status}")
         _check(
-            self.retry_after is None or self.retry_after >= 0,
-            f"HttpError.retry_after must be >= 0, got {self.retry_after!r}",
+            type(self.status) is int and 400 <= self.status <= 599,
+            f"HttpError.status must be 4xx or 5xx, got {self.status!r}",
         )
-        _check(
-            self.retry_after_ms is None or self.retry_after_ms >= 0,
-            f"HttpError.retry_after_ms must be >= 0, got {self.retry_after_ms!r}",
-        )
+        _at_least("HttpError.retry_after", self.retry_after, 0, optional=True)
+        _at_least("HttpError.retry_after_ms", self.retry_after_ms, 0, integer=True, optional=True)
 
     def body(self) -> dict[str, Any]:
         """The JSON error body."""
@@ -244,7 +259,7 @@ class FunctionCall(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     split: int = 3
 
     def __post_init__(self) -> None:
-        _check(self.split >= 1, f"FunctionCall.split must be >= 1, got {self.split!r}")
+        _at_least("FunctionCall.split", self.split, 1, integer=True)
 
     def fragments(self) -> list[str]:
         """The argument fragments, in order (at least one)."""
@@ -297,7 +312,7 @@ class Script(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     usage: bool | TokenUsage = False
 
     def __post_init__(self) -> None:
-        _check(self.delay >= 0, f"Script.delay must be >= 0, got {self.delay!r}")
+        _at_least("Script.delay", self.delay, 0)
         # Store the sequences as tuples, and a copy of a token list: the caller's list may change.
         msgspec.structs.force_setattr(self, "tool_calls", tuple(self.tool_calls))
         msgspec.structs.force_setattr(self, "faults", tuple(self.faults))

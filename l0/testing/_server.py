@@ -11,6 +11,7 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
+from l0._errors import ConfigError
 from l0.testing._connection import Connection
 from l0.testing._records import ConnectionRecord, RecordedRequest
 from l0.testing._script import Script
@@ -69,6 +70,10 @@ class FakeServer:
         default: Script | str | None = None,
         scripts: Mapping[str, Script | str] | None = None,
     ) -> None:
+        if not isinstance(host, str) or not host:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ConfigError(f"FakeServer host must be a non-empty string, got {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ConfigError(f"FakeServer port must be an int in 0..65535, got {port!r}")
         self._host = host
         self._requested_port = port
         self._port: int | None = None

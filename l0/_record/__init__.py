@@ -1,0 +1,1 @@
+"""Record and replay: see :mod:`l0.record` (the public module)."""
