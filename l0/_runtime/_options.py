@@ -324,6 +324,10 @@ class Options:
     )
 
 
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in attrs.fields(Options))
+_STREAM_FIELD: attrs.Attribute[Any] = attrs.fields(Options).stream
+
+
 def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> Options:
     """``base`` with the keywords in ``given`` applied (:data:`UNSET` ones skipped).
 
@@ -331,6 +335,16 @@ def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> O
     ``on_error`` but keeps its ``on_retry``. An unknown keyword is a ``TypeError``, as it would
     be for any Python function.
     """
+    if len(given) == 1 and "stream" in given:
+        # The common case (run(factory) with the defaults): only the factory changes, and the
+        # base's other values were converted and validated when it was made.
+        stream = given["stream"]
+        _check_factory(None, _STREAM_FIELD, stream)
+        new = object.__new__(Options)
+        for name in _FIELD_NAMES:
+            object.__setattr__(new, name, getattr(base, name))
+        object.__setattr__(new, "stream", stream)
+        return new
     changes: dict[str, Any] = {}
     callbacks = dict(base.callbacks)
     for key, value in given.items():
