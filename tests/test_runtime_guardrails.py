@@ -59,8 +59,9 @@ async def test_an_error_violation_fails_the_attempt_at_once_and_is_retried(
     assert violation.rule_id == "forbid"
     types = [e.event_type for e in seen]
     assert EventType.GUARDRAIL_PHASE_START in types
-    result = next(e for e in seen if e.event_type is EventType.GUARDRAIL_RULE_RESULT)
-    assert result.passed is False
+    result = next(
+        e for e in seen if e.event_type is EventType.GUARDRAIL_RULE_RESULT and not e.passed
+    )
     assert result.violation == violation
 
 
@@ -221,3 +222,29 @@ async def test_drift_actions(zero_backoff: None, action: str) -> None:
     else:
         assert isinstance(error, l0.DriftDetected)
         assert src.calls == 1
+
+
+async def test_each_check_is_reported_rule_by_rule() -> None:
+    """Observed, a check reports PHASE_START, then per rule RULE_START, RULE_RESULT, RULE_END
+    (passing rules included), then PHASE_END; a violation appears in its rule's result."""
+    seen: list[Any] = []
+    quiet = l0.Rule.streaming("quiet", lambda _delta: None, severity="warning")
+    rules = [quiet, forbid(severity="warning")]
+    stream = l0.run(Script(words("a", BAD)), guardrails=rules, on_event=seen.append,
+                    check_intervals=l0.CheckIntervals(guardrails=2))  # fmt: skip
+    assert await stream.read() == f"a {BAD} "
+    guard = [e for e in seen if e.event_type.value.startswith("GUARDRAIL_")]
+    first = [e.event_type.value.removeprefix("GUARDRAIL_") for e in guard[:8]]
+    assert first == [
+        "PHASE_START",
+        "RULE_START", "RULE_RESULT", "RULE_END",
+        "RULE_START", "RULE_RESULT", "RULE_END",
+        "PHASE_END",
+    ]  # fmt: skip
+    results = [
+        (e.rule_id, e.passed) for e in guard[:8] if e.event_type is EventType.GUARDRAIL_RULE_RESULT
+    ]
+    assert results == [("quiet", True), ("forbid", False)]
+    ends = [e for e in guard[:8] if e.event_type is EventType.GUARDRAIL_RULE_END]
+    assert [e.callback_id for e in ends] == ["quiet#1", "forbid#1"]
+    assert len(stream.state.violations) == 1

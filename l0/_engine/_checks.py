@@ -51,14 +51,20 @@ class Checks:
         "_drift_fed",
         "_guard_fed",
         "async_checker",
+        "async_names",
         "drift",
         "drift_monitor",
         "guard_checker",
         "guardrails",
+        "sync_names",
     )
 
     def __init__(self, guardrails: Guardrails | None, drift: DriftDetector | None) -> None:
         self.guardrails = guardrails if guardrails else None
+        rules = tuple(guardrails or ())
+        self.sync_names: tuple[str, ...] = tuple(r.name for r in rules if not r.is_async)
+        """The synchronous rules' names, in order (for the per-rule events)."""
+        self.async_names: tuple[str, ...] = tuple(r.name for r in rules if r.is_async)
         self.drift = drift
         self.guard_checker: GuardrailsChecker | None = None
         self.async_checker: AsyncGuardrailsChecker | None = None
@@ -85,14 +91,14 @@ class Checks:
         """The output the asynchronous rules have not seen yet (and its offset)."""
         return self._async_fed.take(parts)
 
-    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation]:
-        """New violations in the output not yet checked."""
+    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation] | None:
+        """New violations in the output not yet checked; None if there was nothing to check."""
         checker = self.guard_checker
         if checker is None:
-            return ()
+            return None
         pending = self._guard_fed.take(parts)
         if pending is None:
-            return ()
+            return None
         return checker.feed(*pending)
 
     def finish_guardrails(self, text: str) -> Sequence[GuardrailViolation]:

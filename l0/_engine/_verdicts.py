@@ -74,7 +74,7 @@ class Verdicts(EngineCore):
     def _check_guardrails(self) -> bool:
         """Feed the streaming guardrails what they have not seen; False if that failed."""
         checks = self.checks
-        if checks is None or checks.guard_checker is None:
+        if checks is None or checks.guard_checker is None or not checks.sync_names:
             return True
         try:
             found = checks.feed_guardrails(self.state._parts)  # pyright: ignore[reportPrivateUsage]
@@ -83,31 +83,61 @@ class Verdicts(EngineCore):
             error.__cause__ = exc
             self._fail_now(error)
             return False
+        if found is None:
+            return True  # nothing new to check
         return self._judge(found)
 
-    def _judge(self, found: Sequence[GuardrailViolation]) -> bool:
+    def _judge(self, found: Sequence[GuardrailViolation], *, is_async: bool = False) -> bool:
         """Record violations (events, on_violation); fail on error/fatal ones. True if none
-        of them fails the attempt."""
-        if not found:
+        of them fails the attempt.
+
+        Observed, a check is reported whole: GUARDRAIL_PHASE_START, then per rule
+        GUARDRAIL_RULE_START, a GUARDRAIL_RULE_RESULT per new violation (or one passing
+        result), GUARDRAIL_RULE_END, and GUARDRAIL_PHASE_END. The engine reads no clock, so
+        the durations are 0. Unobserved, only violations cost anything.
+        """
+        if not found and not self.observed:
             return True
-        state = self.state
-        count = len(self.checks.guardrails or ()) if self.checks else 0
-        self._emit(obs.GuardrailPhaseStart, phase="post", rule_count=count)
+        checks = self.checks
+        names: tuple[str, ...] = (
+            () if checks is None else checks.async_names if is_async else checks.sync_names
+        )
+        if self.observed:
+            self._checks_run += 1
+            self._emit(obs.GuardrailPhaseStart, phase="post", rule_count=len(names))
+        by_rule: dict[str, list[GuardrailViolation]] = {}
+        for violation in found:
+            by_rule.setdefault(violation.rule_id, []).append(violation)
         failing: list[GuardrailViolation] = []
         fatal = False
-        for index, violation in enumerate(found):
-            state.violations.append(violation)
-            self._emit(obs.GuardrailRuleResult, "on_violation", (violation,), index=index,
-                       rule_id=violation.rule_id, passed=False, violation=violation)  # fmt: skip
-            if violation.severity == "fatal" or (
-                violation.severity == "error" and not violation.recoverable
-            ):
-                fatal = True
-                failing.append(violation)
-            elif violation.severity == "error":
-                failing.append(violation)
-        self._emit(obs.GuardrailPhaseEnd, phase="post", passed=not failing,
-                   violations=list(found), duration_ms=0.0)  # fmt: skip
+        state = self.state
+        order = list(names) + [name for name in by_rule if name not in names]
+        for index, name in enumerate(order):
+            callback_id = f"{name}#{self._checks_run}"
+            if self.observed:
+                self._emit(obs.GuardrailRuleStart, index=index, rule_id=name,
+                           callback_id=callback_id)  # fmt: skip
+            violations = by_rule.get(name, ())
+            for violation in violations:
+                state.violations.append(violation)
+                self._emit(obs.GuardrailRuleResult, "on_violation", (violation,), index=index,
+                           rule_id=name, passed=False, violation=violation)  # fmt: skip
+                if violation.severity == "fatal" or (
+                    violation.severity == "error" and not violation.recoverable
+                ):
+                    fatal = True
+                    failing.append(violation)
+                elif violation.severity == "error":
+                    failing.append(violation)
+            if self.observed:
+                if not violations:
+                    self._emit(obs.GuardrailRuleResult, index=index, rule_id=name, passed=True)
+                self._emit(obs.GuardrailRuleEnd, index=index, rule_id=name,
+                           passed=not violations, callback_id=callback_id,
+                           duration_ms=0.0)  # fmt: skip
+        if self.observed:
+            self._emit(obs.GuardrailPhaseEnd, phase="post", passed=not failing,
+                       violations=list(found), duration_ms=0.0)  # fmt: skip
         if not failing:
             return True
         first = failing[0]
@@ -122,7 +152,7 @@ class Verdicts(EngineCore):
         """Input: the asynchronous rules' new violations, in the order they were checked."""
         self.async_due = False
         if self.failure is None:
-            self._judge(found)
+            self._judge(found, is_async=True)
 
     def async_failed(self, exc: Exception) -> None:
         """Input: an asynchronous rule raised."""

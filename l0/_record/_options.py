@@ -77,7 +77,11 @@ def describe(engine: Engine, options: Options) -> dict[str, Any]:
         "tool_calls": engine.tool_calls,
         "guardrails": None
         if guardrails is None
-        else {"rules": list(guardrails.names), "has_async": guardrails.has_async},
+        else {
+            "rules": list(guardrails.names),
+            "has_async": guardrails.has_async,
+            "async_rules": [rule.name for rule in guardrails if rule.is_async],
+        },
         "drift": None if drift is None else attrs.asdict(drift.config),
         "retry_budget": engine.budget is not None,
         "circuit_breaker": engine.breaker is not None,

@@ -116,6 +116,16 @@ class _Stand:
         return True
 
 
+class _RuleStandIn:
+    """Stands for a recorded rule: its name and kind (the per-rule events name it)."""
+
+    __slots__ = ("is_async", "name")
+
+    def __init__(self, name: str, is_async: bool) -> None:
+        self.name = name
+        self.is_async = is_async
+
+
 class _ReplayChecks(Checks):
     """Guardrails and drift: live (given to the re-execution) or answering from the recording."""
 
@@ -123,7 +133,7 @@ class _ReplayChecks(Checks):
 
     def __init__(
         self,
-        guardrails: Guardrails | tuple[None, ...] | None,
+        guardrails: Guardrails | tuple[_RuleStandIn, ...] | None,
         drift: DriftDetector | _Stand | None,
         answers: Answers,
         *,
@@ -160,10 +170,12 @@ class _ReplayChecks(Checks):
             raise Raised(answer.raised)
         return answer.found
 
-    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation]:
+    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation] | None:
         if not self._recorded_guard:
             return super().feed_guardrails(parts)
-        return self._answer("feed") if self.guard_checker is not None else ()
+        if self.guard_checker is None or self._guard_fed.take(parts) is None:
+            return None  # nothing new: the live check was not made either
+        return self._answer("feed")
 
     def finish_guardrails(self, text: str) -> Sequence[GuardrailViolation]:
         if not self._recorded_guard:
@@ -286,8 +298,11 @@ def build_engine(header: Header, answers: Answers, given: Mapping[str, Any]) -> 
     rules = cast("Mapping[str, Any] | None", recorded.get("guardrails"))
     if "guardrails" in changed:
         guardrails = changed["guardrails"]
+    elif rules:
+        asynchronous = set(rules.get("async_rules", ()))
+        guardrails = tuple(_RuleStandIn(name, name in asynchronous) for name in rules["rules"])
     else:
-        guardrails = (None,) * len(rules["rules"]) if rules else None
+        guardrails = None
     if "drift" in changed:
         drift = changed["drift"]
     else:

@@ -108,15 +108,16 @@ class _RecordingChecks(Checks):
         super().__init__(checks.guardrails, checks.drift)
         self._log = log
 
-    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation]:
+    def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation] | None:
         if self.guard_checker is None:
-            return ()
+            return None
         try:
             found = super().feed_guardrails(parts)
         except Exception as exc:
             self._log.append(Guard(op="feed", raised=repr(exc)))
             raise
-        self._log.append(Guard(op="feed", found=list(found)))
+        if found is not None:
+            self._log.append(Guard(op="feed", found=list(found)))
         return found
 
     def finish_guardrails(self, text: str) -> Sequence[GuardrailViolation]:
