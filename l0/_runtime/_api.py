@@ -29,8 +29,18 @@ def run(stream: Factory, **options: Unpack[RunOptions]) -> Stream:
     ``retry=None`` disables retries and ``timeout=None`` disables deadlines; leaving an option out
     uses the default (or the session's). Callbacks may be sync or async.
 
-    Returns a :class:`~l0.Stream` at once; nothing runs until it is iterated or read.
-    ``await l0.run(...)`` also gives the stream.
+    Args:
+        stream: the factory of the primary source.
+        **options: the keywords of :class:`~l0.RunOptions`: ``fallbacks``, ``retry``,
+            ``timeout``, ``check_intervals``, ``context``, ``adapter``, ``seed``,
+            ``continue_from_last_good_token``, ``guardrails``, ``drift``, ``tools``,
+            ``tool_calls``, ``keep_raw``, ``retry_budget``, ``circuit_breaker``, ``record``, and
+            the ``on_*`` callbacks. An unknown keyword is a ``TypeError``; a bad value an
+            :class:`~l0.ConfigError` naming it.
+
+    Returns:
+        A :class:`~l0.Stream`, at once; nothing runs until it is iterated or read.
+        ``await l0.run(...)`` also gives the stream.
     """
     return Stream(merge(_DEFAULTS, {"stream": stream, **options}))
 
