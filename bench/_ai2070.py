@@ -1,14 +1,13 @@
 """ai2070-l0 in its own virtual environment (its import name ``l0`` clashes with ours).
 
 The venv lives in ``bench/.venv-ai2070`` (gitignored) and is made once with uv, for the same
-Python version as the benchmark, then reused. The driver script runs there in a subprocess and
-prints its results as JSON.
+Python version as the benchmark, then reused. ``bench/_workloads.py`` runs there in subprocesses
+(side ``ai2070``, i.e. ``bench/_side_ai2070.py``) and prints its results as JSON.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -16,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import _common as c
 from _common import BENCH_DIR, CACHE_DIR
+from _workloads import run_child
 
 VENV = BENCH_DIR / ".venv-ai2070"
 PACKAGES = ("ai2070-l0", "anyio", "uvloop; sys_platform != 'win32'", "trio")
-DRIVER = BENCH_DIR / "_ai2070_driver.py"
-DRIVER_TIMEOUT = 1800  # seconds
 
 
 class Unavailable(Exception):
@@ -101,46 +100,19 @@ def ensure_venv(log: Any = print) -> Path:
     return python
 
 
-def measure(
-    tokens: list[int],
-    backends: list[str],
-    quick: bool,
-    repeat: int | None,
-    ttft_runs: tuple[int, int],
-    import_runs: int,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Run the driver in the ai2070-l0 venv; its results as a dict (raises Unavailable)."""
+def workload(args: list[str], timeout: float, log: Any = print) -> dict[str, Any]:
+    """``python bench/_workloads.py ai2070 ARGS...`` in the venv; its JSON.
+
+    Raises :class:`Unavailable` if the venv cannot be made, ``ChildFailed`` if the workload
+    itself fails."""
+    return run_child(ensure_venv(log), ["ai2070", *args], timeout=timeout, isolate=True)
+
+
+def measure_import(runs: int, importtime_runs: int, log: Any = print) -> dict[str, Any]:
+    """``import l0`` (ai2070-l0's) in fresh processes of the venv, as for this project's l0."""
     python = ensure_venv(log)
     CACHE_DIR.mkdir(exist_ok=True)
-    cmd = [
-        str(python),
-        str(DRIVER),
-        "--tokens", *map(str, tokens),
-        "--backends", *backends,
-        "--ttft-runs", *map(str, ttft_runs),
-        "--import-runs", str(import_runs),
-    ]  # fmt: skip
-    if quick:
-        cmd.append("--quick")
-    if repeat:
-        cmd += ["--repeat", str(repeat)]
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    try:
-        proc = subprocess.Popen(
-            cmd, cwd=BENCH_DIR, env=env, stdout=subprocess.PIPE, stderr=None, text=True
-        )
-    except OSError as exc:
-        raise Unavailable(f"driver failed to start: {exc}") from exc
-    try:
-        stdout, _ = proc.communicate(timeout=DRIVER_TIMEOUT)
-    except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.communicate()
-        raise Unavailable(f"driver took more than {DRIVER_TIMEOUT} s") from exc
-    if proc.returncode != 0:
-        raise Unavailable(f"driver exited with {proc.returncode} (see its stderr above)")
-    try:
-        return json.loads(stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError) as exc:
-        raise Unavailable(f"driver printed no JSON: {stdout[-200:]!r}") from exc
+    return c.measure_import(
+        str(python), "l0", runs, cwd=CACHE_DIR, pycache=CACHE_DIR / "pycache-ai2070",
+        importtime_runs=importtime_runs,
+    )  # fmt: skip

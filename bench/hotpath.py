@@ -1,12 +1,13 @@
 """Where l0's per-token time goes: an ablation of the token path, and optionally a profile.
 
-    python bench/hotpath.py [--tokens N] [--backend asyncio|uvloop|trio ...] [--profile]
+    python bench/hotpath.py [--tokens N] [--backend asyncio|uvloop|trio ...] [--profile core|full]
 
 Each line adds one ingredient to a minimal wrapper (an async generator that reads the source
 and yields an ``l0.Token`` per item), so the difference between consecutive lines is the cost
-of that ingredient per token; l0 itself comes last. ``--profile`` adds a cProfile of one l0
-stream (sorted by own time; cProfile inflates call-heavy code, so read it for shares, not for
-absolute numbers). Not part of the table of bench/run.py: a tool for working on the hot path.
+of that ingredient per token; then l0 itself, and single ingredients on a bare loop.
+``--profile`` adds a cProfile of one l0 stream (sorted by own time; cProfile inflates call-heavy
+code, so read it for shares, not for absolute numbers). Not part of the table of bench/run.py:
+a tool for working on the hot path.
 """
 
 from __future__ import annotations
@@ -18,28 +19,29 @@ import math
 import pstats
 import statistics
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-if str(BENCH_DIR.parent) not in sys.path:
+if str(BENCH_DIR.parent) not in sys.path:  # this checkout's l0, installed or not
     sys.path.insert(1, str(BENCH_DIR.parent))
 
 import _common as c  # noqa: E402
+import _side_l0  # noqa: E402
 import anyio  # noqa: E402
+from _prose import prose_tokens  # noqa: E402
 
 import l0  # noqa: E402
 
 Token = l0.Token
 
 
-def _wrapper(scope: str) -> Callable[[int], Awaitable[float]]:
+def _wrapper(scope: str) -> c.Consumer:
     """A minimal wrapper; ``scope``: "" (none), "inf" (CancelScope() per read) or "deadline"
     (anyio.current_time() and CancelScope(deadline=now + 30) per read)."""
 
-    async def events(n: int) -> AsyncIterator[Token]:
-        src = c.source(n)
+    async def events(factory: c.Factory) -> AsyncIterator[Token]:
+        src = factory()
         next_of = type(src).__anext__
         while True:
             try:
@@ -53,66 +55,46 @@ def _wrapper(scope: str) -> Callable[[int], Awaitable[float]]:
                     item = await next_of(src)
             except StopAsyncIteration:
                 return
-            yield Token(value=item)
+            yield Token(value=item)  # pyright: ignore[reportPossiblyUnboundVariable]
 
-    async def run(n: int) -> float:
-        t0 = c.perf_counter()
-        async for _ in events(n):
+    async def run(factory: c.Factory) -> None:
+        async for _ in events(factory):
             pass
-        return c.perf_counter() - t0
 
     return run
 
 
-async def _l0(n: int, **options: Any) -> float:
-    t0 = c.perf_counter()
-    async for _ in l0.run(lambda: c.source(n), **options):
-        pass
-    return c.perf_counter() - t0
+async def _current_time(factory: c.Factory) -> None:
+    now = anyio.current_time
+    async for _ in factory():
+        now()
 
 
-async def _l0_default(n: int) -> float:
-    return await _l0(n)
-
-
-async def _l0_no_timeouts(n: int) -> float:
-    return await _l0(n, timeout=None)
-
-
-async def _current_time(n: int) -> float:
-    t0 = c.perf_counter()
-    for _ in range(n):
-        anyio.current_time()
-    return c.perf_counter() - t0
-
-
-async def _scope(n: int) -> float:
-    t0 = c.perf_counter()
-    for _ in range(n):
+async def _scope(factory: c.Factory) -> None:
+    async for _ in factory():
         with anyio.CancelScope():  # noqa: ASYNC100 - the bare enter+exit is what is timed
             pass
-    return c.perf_counter() - t0
 
 
-async def _scope_deadline(n: int) -> float:
+async def _scope_deadline(factory: c.Factory) -> None:
     deadline = anyio.current_time() + 30
-    t0 = c.perf_counter()
-    for _ in range(n):
+    async for _ in factory():
         with anyio.CancelScope(deadline=deadline):  # noqa: ASYNC100 - likewise
             pass
-    return c.perf_counter() - t0
 
 
-VARIANTS: dict[str, Callable[[int], Awaitable[float]]] = {
-    "raw baseline: RawEvent(text, time.time())": c.run_raw,
+VARIANTS: dict[str, c.Consumer] = {
+    "raw baseline: RawEvent(text, time.time())": c.raw,
     "floor: async-gen layer + l0.Token per item": _wrapper(""),
     "  + CancelScope() around each read": _wrapper("inf"),
     "  + current_time() + CancelScope(deadline)": _wrapper("deadline"),
-    "l0 core, timeout=None": _l0_no_timeouts,
-    "l0 core, default timeouts": _l0_default,
-    "(alone) anyio.current_time()": _current_time,
-    "(alone) CancelScope() enter+exit": _scope,
-    "(alone) CancelScope(deadline) enter+exit": _scope_deadline,
+    "l0 core, timeout=None": _side_l0.core_no_timeouts,
+    "l0 core, default timeouts": _side_l0.core,
+    "l0 full stack": _side_l0.full,
+    "bare loop + anyio.current_time()": _current_time,
+    "bare loop + CancelScope() enter+exit": _scope,
+    "bare loop + CancelScope(deadline) enter+exit": _scope_deadline,
+    "bare loop": c.bare,
 }
 
 
@@ -121,9 +103,13 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--backend", nargs="+", choices=c.BACKENDS, default=list(c.BACKENDS))
-    p.add_argument("--profile", action="store_true", help="also cProfile one l0 stream")
+    p.add_argument(
+        "--profile", choices=("core", "full"), default=None,
+        help="also cProfile one l0 stream (core: defaults; full: the full stack)",
+    )  # fmt: skip
     args = p.parse_args()
     n = args.tokens
+    tokens = prose_tokens(n)
     for backend in args.backend:
         why = c.backend_available(backend)
         if why is not None:
@@ -131,7 +117,7 @@ def main() -> None:
             continue
 
         async def measure() -> dict[str, list[float]]:
-            return await c.measure_interleaved(VARIANTS, n, args.repeat)
+            return await c.measure_interleaved(VARIANTS, tokens, args.repeat)
 
         samples = c.run_on(backend, measure)
         raw = statistics.median(samples[next(iter(VARIANTS))])
@@ -140,9 +126,10 @@ def main() -> None:
             med = statistics.median(times)
             print(f"  {name:46s} {med / n * 1e6:7.3f} us/token   x raw {raw / med:5.2f}")
         if args.profile:
+            consumer = _side_l0.full if args.profile == "full" else _side_l0.core
 
-            async def one() -> None:
-                await _l0_default(n)
+            async def one(consumer: c.Consumer = consumer) -> None:
+                await c.timed(consumer, tokens)
 
             profiler = cProfile.Profile()
             profiler.enable()

@@ -101,7 +101,7 @@ def similarity_scaling(sizes: list[int]) -> list[tuple[int, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
