@@ -473,3 +473,24 @@ async def test_sdk_cancelled_consumer_closes_the_connection(
     with anyio.fail_after(10):
         await l0_server.wait_until(lambda: not l0_server.connections[0].open)
     assert l0_server.connections[0].abandoned is True
+
+
+def test_sdk_objects_are_read_without_attribute_misses() -> None:
+    """The SDK's pydantic chunks: fields, and extra keys such as a provider's
+    reasoning_content, are read from the model's own storage (a miss through pydantic's
+    __getattr__ costs microseconds per chunk)."""
+    from openai.types.chat import ChatCompletionChunk  # noqa: PLC0415
+
+    from l0.adapters import convert_chunk  # noqa: PLC0415
+
+    def chunk(delta: dict[str, object]) -> ChatCompletionChunk:
+        return ChatCompletionChunk.model_validate({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        })  # fmt: skip
+
+    assert convert_chunk(chunk({"content": "hi"})) == "hi"
+    out = convert_chunk(chunk({"content": "hi", "reasoning_content": "think"}))
+    assert isinstance(out, list)
+    assert out[1] == "hi"
+    assert out[0].payload == "think"  # pyright: ignore[reportAttributeAccessIssue]

@@ -117,15 +117,35 @@ def _reasoning(text: str) -> Data:
     return Data(payload=text, mime_type="text/plain", metadata={"type": "reasoning"})
 
 
+_MISSING: Any = object()
+_PYDANTIC: dict[type, bool] = {}
+
+
+def _get(obj: object, name: str) -> Any:
+    """``getattr(obj, name, None)``, without a pydantic model's slow miss (its ``__getattr__``
+    raises, about 2 us): fields are in its ``__dict__``, extra keys in ``__pydantic_extra__``."""
+    cls = type(obj)
+    pydantic = _PYDANTIC.get(cls)
+    if pydantic is None:
+        pydantic = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__")
+    if pydantic:
+        value = obj.__dict__.get(name, _MISSING)
+        if value is _MISSING:
+            extra: Any = getattr(obj, "__pydantic_extra__", None)
+            return extra.get(name) if extra else None
+        return value
+    return getattr(obj, name, None)
+
+
 def _tool_calls(delta: Any, out: list[Chunk]) -> None:
-    calls: Any = getattr(delta, "tool_calls", None)
+    calls: Any = _get(delta, "tool_calls")
     if calls:
         for position, call in enumerate(cast("Sequence[Any]", calls)):
-            index = _int(getattr(call, "index", None))
-            function: Any = getattr(call, "function", None)
-            name: Any = getattr(function, "name", None) if function is not None else None
-            arguments: Any = getattr(function, "arguments", None) if function is not None else None
-            call_id: Any = getattr(call, "id", None)
+            index = _int(_get(call, "index"))
+            function: Any = _get(call, "function")
+            name: Any = _get(function, "name") if function is not None else None
+            arguments: Any = _get(function, "arguments") if function is not None else None
+            call_id: Any = _get(call, "id")
             out.append(
                 ToolCallDelta(
                     # Some servers leave out the index when they send each call whole.
@@ -135,10 +155,10 @@ def _tool_calls(delta: Any, out: list[Chunk]) -> None:
                     arguments=arguments if isinstance(arguments, str) else "",
                 )
             )
-    legacy: Any = getattr(delta, "function_call", None)
+    legacy: Any = _get(delta, "function_call")
     if legacy is not None:
-        name = getattr(legacy, "name", None)
-        arguments = getattr(legacy, "arguments", None)
+        name = _get(legacy, "name")
+        arguments = _get(legacy, "arguments")
         out.append(
             ToolCallDelta(
                 index=0,
@@ -150,34 +170,32 @@ def _tool_calls(delta: Any, out: list[Chunk]) -> None:
 
 def _from_attrs(chunk: Any) -> Chunk | list[Chunk] | None:
     """Convert a chunk read by attribute (a wire struct or an SDK object)."""
-    error: Any = getattr(chunk, "error", None)
+    error: Any = _get(chunk, "error")
     if error is not None:
         return Fault(error=payload_error(error, provider="openai"))
     out: list[Chunk] = []
-    choices: Any = getattr(chunk, "choices", None)
+    choices: Any = _get(chunk, "choices")
     if choices:
         choice: Any = None
         for candidate in cast("Sequence[Any]", choices):
-            if getattr(candidate, "index", 0) in (0, None):
+            if _get(candidate, "index") in (0, None):
                 choice = candidate
                 break
         if choice is not None:
-            delta: Any = getattr(choice, "delta", None)
-            finish: Any = getattr(choice, "finish_reason", None)
+            delta: Any = _get(choice, "delta")
+            finish: Any = _get(choice, "finish_reason")
             if delta is not None:
-                content = _text(getattr(delta, "content", None))
-                reasoning: Any = getattr(delta, "reasoning_content", None) or getattr(
-                    delta, "reasoning", None
-                )
-                refusal: Any = getattr(delta, "refusal", None)
+                content = _text(_get(delta, "content"))
+                reasoning: Any = _get(delta, "reasoning_content") or _get(delta, "reasoning")
+                refusal: Any = _get(delta, "refusal")
                 if (
                     content is not None
                     and finish is None
                     and reasoning is None
                     and not refusal
-                    and not getattr(delta, "tool_calls", None)
-                    and getattr(delta, "function_call", None) is None
-                    and getattr(chunk, "usage", None) is None
+                    and not _get(delta, "tool_calls")
+                    and _get(delta, "function_call") is None
+                    and _get(chunk, "usage") is None
                 ):
                     return content  # the token path: a plain text delta
                 if isinstance(reasoning, str) and reasoning:
@@ -189,13 +207,13 @@ def _from_attrs(chunk: Any) -> Chunk | list[Chunk] | None:
                 _tool_calls(delta, out)
             if isinstance(finish, str) and finish:
                 out.append(Finish(reason=finish))
-    usage: Any = getattr(chunk, "usage", None)
+    usage: Any = _get(chunk, "usage")
     if usage is not None:
         out.append(
             Usage(
-                input_tokens=_int(getattr(usage, "prompt_tokens", None)),
-                output_tokens=_int(getattr(usage, "completion_tokens", None)),
-                total_tokens=_int(getattr(usage, "total_tokens", None)),
+                input_tokens=_int(_get(usage, "prompt_tokens")),
+                output_tokens=_int(_get(usage, "completion_tokens")),
+                total_tokens=_int(_get(usage, "total_tokens")),
             )
         )
     if not out:
