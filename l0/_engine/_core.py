@@ -38,7 +38,7 @@ class EngineCore:
         sources: int,
         retry: Retry,
         timeout: Timeout,
-        rng: random.Random,
+        rng: random.Random | int,
         stream_id: str,
         context: FrozenDict | None = None,
         wall_offset: float = 0.0,
@@ -63,7 +63,7 @@ class EngineCore:
         self.sources = sources
         self.retry = retry
         self.timeout = timeout
-        self.rng = rng
+        self._rng: random.Random | int = rng  # a seed until the first jittered backoff
         self.stream_id = stream_id
         self.context = context
         self.wall_offset = wall_offset
@@ -219,3 +219,12 @@ class EngineCore:
     def truncated(self) -> bool:
         """Whether the attempt's source must say it finished and has not (so far)."""
         return self._requires_finish and self.state.finish_reason is None
+
+    @property
+    def rng(self) -> random.Random:
+        """The backoff-jitter RNG (made from the seed when first needed: seeding costs ~10 us,
+        and most streams never back off)."""
+        rng = self._rng
+        if isinstance(rng, int):
+            rng = self._rng = random.Random(rng)
+        return rng

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
@@ -106,7 +105,7 @@ class _Lifecycle:
             sources=len(self.factories),
             retry=_testing_mode.apply(options.retry),
             timeout=options.timeout,
-            rng=random.Random(self.seed),
+            rng=self.seed,
             stream_id=self.stream_id,
             context=freeze_context(options.context),
             observed=self.dispatch.observed,
