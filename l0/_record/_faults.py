@@ -62,7 +62,7 @@ class _Player:
         self._total = sum(1 for _, c in self._chunks if _is_content(c))
         self._done = False
         self._start: float | None = None
-        self.closed = False
+        self.closed: bool = False
 
     def __aiter__(self) -> _Player:
         return self
@@ -168,7 +168,7 @@ class ReplaySource:
         self.requires_finish = requires_finish
         """Whether a stream that ends without its finish chunk is truncated (as it was for
         the recorded attempt's adapter)."""
-        self.calls = 0
+        self.calls: int = 0
         if requires_finish:
             _register_adapter()
 

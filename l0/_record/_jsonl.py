@@ -99,7 +99,7 @@ class JsonlStore(StoreBase):
         super().__init__(ttl=ttl, clock=clock)
         if not isinstance(fsync, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigError(f"fsync must be True or False, got {fsync!r}")
-        self.directory = Path(directory)
+        self.directory: Path = Path(directory)
         """Where the files are."""
         self.fsync = fsync
         """Whether each append is flushed to the disk."""

@@ -77,7 +77,7 @@ class SqliteStore(StoreBase):
         busy_timeout: float = 30.0,
     ) -> None:
         self._conn: sqlite3.Connection | None = None
-        self.path = Path(path)
+        self.path: Path = Path(path)
         """The database file."""
         super().__init__(ttl=ttl, clock=clock)
         number = isinstance(busy_timeout, (int, float))  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -85,7 +85,7 @@ class SqliteStore(StoreBase):
             raise ConfigError(
                 f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}"
             )
-        self.busy_timeout = float(busy_timeout)
+        self.busy_timeout: float = float(busy_timeout)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

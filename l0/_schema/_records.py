@@ -7,6 +7,7 @@ An exception is written as its canonical ``to_json()`` (:class:`ErrorInfo`) and 
 
 # No ``from __future__ import annotations``: msgspec reads these Structs' annotations through
 # ``__module__``, which l0's public re-export rewrites.
+from collections.abc import Mapping
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -107,15 +108,15 @@ class RecordedError(L0Error):
         super().__init__(info.message, code=info.code, metadata=info.metadata)
         self.info = info
         """The description this error was read from."""
-        self.name = info.name
+        self.name: str = info.name
         """The class name of the error that was recorded."""
-        self.timestamp = info.timestamp
-        self.checkpoint = info.checkpoint
-        self.token_count = info.token_count
-        self.model_retry_count = info.model_retry_count
-        self.network_retry_count = info.network_retry_count
-        self.fallback_index = info.fallback_index
-        self.context = info.context
+        self.timestamp: float = info.timestamp
+        self.checkpoint: str | None = info.checkpoint
+        self.token_count: int | None = info.token_count
+        self.model_retry_count: int | None = info.model_retry_count
+        self.network_retry_count: int | None = info.network_retry_count
+        self.fallback_index: int | None = info.fallback_index
+        self.context: Mapping[str, Any] | None = info.context
 
     @property
     def category(self) -> ErrorCategory:
