@@ -47,9 +47,20 @@ def lowest(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
-    """Run only the slow soak/stress tests."""
+    """Run the slow soak/stress tests (the full fault matrix, thousands of streams), then the
+    property tests of the reliability suite with twenty times as many examples."""
     _install(session, "test")
-    session.run("pytest", "-m", "slow", *session.posargs)
+    env = {"L0_HYPOTHESIS_PROFILE": "soak"}
+    session.run("pytest", "-m", "slow", *session.posargs, env=env)
+    properties = ["cancellation_props", "fuzz", "config_validation", "security"]
+    session.run(
+        "pytest",
+        "-m",
+        "not slow",
+        *(f"tests/test_{name}.py" for name in properties),
+        *session.posargs,
+        env=env,
+    )
 
 
 @nox.session(python=PYTHON)
@@ -89,6 +100,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (bench/run.py)."""
+    """Run the benchmark suite and print its table (bench/run.py; see BENCHMARKS.md).
+
+    Options after ``--``: ``--quick``, ``--backend asyncio uvloop trio``, ``--only FIGURE ...``,
+    ``--no-ai2070``, ``--markdown``, ``--json PATH``, ``--strict``.
+    """
     _install(session, "bench")
     session.run("python", "bench/run.py", *session.posargs)

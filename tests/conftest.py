@@ -10,6 +10,7 @@ Every test that uses the ``anyio_backend`` fixture (every ``async def`` test, th
 
 With ``L0_TEST_LOOP=uvloop`` in the environment, the asyncio variant runs on uvloop.
 ``L0_HYPOTHESIS_PROFILE=soak`` loads the Hypothesis profile with many more examples.
+Tests marked ``slow`` run only when a ``-m`` expression selects them (``-m slow``).
 
 A test may still pin its own backend(s) with
 ``@pytest.mark.parametrize("anyio_backend", [...])``; this hook then leaves it alone.
@@ -45,6 +46,17 @@ def _explicitly_parametrized(metafunc: pytest.Metafunc) -> bool:
         if "anyio_backend" in argnames:
             return True
     return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the ``slow`` tests out unless a ``-m`` expression asks for them (``-m slow``,
+    ``nox -s soak``): the default run is the short version."""
+    if config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

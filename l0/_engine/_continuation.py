@@ -24,10 +24,28 @@ DEFAULT_INSTRUCTION = (
 
 def _positive(name: str) -> Callable[[Any, Any, int], None]:
     def check(_inst: Any, _attr: Any, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ConfigError(
+                f"ContinuationConfig.{name} must be an int, got {type(value).__name__}"
+            )
         if value < 0:
             raise ConfigError(f"ContinuationConfig.{name} must be >= 0, got {value}")
 
     return check
+
+
+def _is_str(_inst: Any, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"ContinuationConfig.{attr.name} must be a str, got {type(value).__name__}"
+        )
+
+
+def _callable(_inst: Any, attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(
+            f"ContinuationConfig.{attr.name} must be a callable or None, got {type(value).__name__}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -53,8 +71,8 @@ class ContinuationConfig:
     max_overlap: int = attrs.field(default=2000, validator=_positive("max_overlap"))
     normalize_whitespace: bool = False
     ignore_case: bool = False
-    instruction: str = DEFAULT_INSTRUCTION
-    build_prompt: Callable[[str], str] | None = None
+    instruction: str = attrs.field(default=DEFAULT_INSTRUCTION, validator=_is_str)
+    build_prompt: Callable[[str], str] | None = attrs.field(default=None, validator=_callable)
 
     def __attrs_post_init__(self) -> None:
         if self.min_overlap > self.max_overlap:

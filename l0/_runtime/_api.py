@@ -55,6 +55,7 @@ class Session:
         self.defaults = defaults
         """The :class:`Options` every ``run`` of this session starts from."""
         self._streams: list[Stream] = []
+        self._prune_at = 64
         self._open = False
 
     async def __aenter__(self) -> Session:
@@ -80,8 +81,12 @@ class Session:
         if not self._open:
             raise ConfigError("use the session inside 'async with l0.session(...) as s:'")
         created = Stream(merge(self.defaults, {"stream": stream, **options}, where="Session.run()"))
-        self._streams = [s for s in self._streams if not s.done]
-        self._streams.append(created)
+        streams = self._streams
+        if len(streams) >= self._prune_at:
+            # Forget finished streams once the list has doubled: amortised O(1) per run().
+            streams[:] = [s for s in streams if not s.done]
+            self._prune_at = max(64, 2 * len(streams))
+        streams.append(created)
         return created
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import inspect
 import types
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypedDict, cast
 
 import attrs
 
@@ -14,10 +14,9 @@ from l0._budget import CircuitBreaker, RetryBudget
 from l0._config import CheckIntervals, Retry, Timeout
 from l0._engine._continuation import ContinuationConfig
 from l0._engine._tools import ToolCallMode, ToolSchemas
-from l0._errors import ConfigError
+from l0._errors import ConfigError, L0Error
 
 if TYPE_CHECKING:
-    from l0._errors import L0Error
     from l0._guardrails import DriftConfig, DriftDetector, Guardrails, Rule
     from l0._record._store import Store
     from l0.adapters import Adapter
@@ -193,7 +192,32 @@ def _to_fallbacks(value: Sequence[Factory] | None) -> tuple[Factory, ...]:
         return ()
     if callable(value):
         raise ConfigError("fallbacks must be a list of factories, got a single callable")
-    return tuple(value)
+    given = cast("object", value)
+    if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+        raise ConfigError(f"fallbacks must be a list of factories, got {type(given).__name__}")
+    return tuple(cast("Iterable[Factory]", given))
+
+
+def _check_adapter(_inst: Any, _attr: Any, value: object) -> None:
+    from l0.adapters import Adapter  # noqa: PLC0415 - import cycle
+    from l0.adapters._registry import get  # noqa: PLC0415
+
+    if value is None or isinstance(value, Adapter):
+        return
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"adapter must be an adapter's name or an l0.adapters.Adapter, got "
+            f"{type(value).__name__}"
+        )
+    try:
+        get(value)
+    except L0Error as exc:
+        raise ConfigError(f"adapter {value!r}: {exc.message}") from exc
+
+
+def _check_seed(_inst: Any, _attr: Any, value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"seed must be an int or None, got {type(value).__name__}")
 
 
 def _to_continuation(value: bool | ContinuationConfig | None) -> ContinuationConfig | None:
@@ -217,10 +241,17 @@ def _to_guardrails(value: Guardrails | Sequence[Rule] | None) -> Guardrails | No
     if isinstance(value, Rule):
         value = Guardrails([value])
     elif not isinstance(value, Guardrails):
-        rules = list(value)
-        for i, rule in enumerate(rules):
-            if not isinstance(rule, Rule):  # pyright: ignore[reportUnnecessaryIsInstance]
+        given = cast("object", value)
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise ConfigError(
+                f"guardrails must be an l0.Guardrails or a list of l0.Rule, got "
+                f"{type(given).__name__}"
+            )
+        rules: list[Rule] = []
+        for i, rule in enumerate(cast("Iterable[object]", given)):
+            if not isinstance(rule, Rule):
                 raise ConfigError(f"guardrails[{i}] must be an l0.Rule, got {type(rule).__name__}")
+            rules.append(rule)
         value = Guardrails(rules)
     return value if value else None
 
@@ -301,8 +332,8 @@ class Options:
     timeout: Timeout = attrs.field(factory=Timeout, converter=_to_timeout)
     check_intervals: CheckIntervals = attrs.field(factory=CheckIntervals, converter=_to_intervals)
     context: Mapping[str, Any] | None = None
-    adapter: Adapter | str | None = None
-    seed: int | None = None
+    adapter: Adapter | str | None = attrs.field(default=None, validator=_check_adapter)
+    seed: int | None = attrs.field(default=None, validator=_check_seed)
     continue_from_last_good_token: ContinuationConfig | None = attrs.field(
         default=None, converter=_to_continuation
     )

@@ -19,6 +19,7 @@ from types import AsyncGeneratorType, TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 
 from l0 import _testing_mode
 from l0._budget import source_key
@@ -214,6 +215,9 @@ class _Lifecycle:
         obj: Any
         if self.guard.aborted:
             raise _Interrupted
+        # A cancellation already delivered to the consumer (say, on the previous attempt's
+        # ErrorEvent) stops the stream here: no factory is called after it.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         if self.wants_context[index]:
             state = engine.state
             checkpoint = state.checkpoint if engine.resuming else ""
@@ -519,7 +523,11 @@ class Stream:
         await self.aclose()
 
     async def read(self) -> str:
-        """Consume the stream and return its final text (raises what ended it, if it failed)."""
+        """Consume the stream and return its final text (raises what ended it, if it failed).
+
+        A checkpoint, like every anyio/trio operation: in a cancelled scope it raises the
+        cancellation, even when the source never has to wait."""
+        await anyio.lowlevel.checkpoint_if_cancelled()
         async for _ in self:
             pass
         state = self._life.engine.state

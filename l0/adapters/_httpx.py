@@ -64,6 +64,11 @@ def _validate_headers(_inst: object, _attr: object, value: object) -> None:
     _check_headers("SSERequest.headers", value)
 
 
+def _header_names(headers: Mapping[str, str] | None) -> str:
+    # Header values (Authorization, API keys) never appear in a repr, hence in logs.
+    return "None" if headers is None else f"<headers {sorted(headers)} (values hidden)>"
+
+
 def _validate_limit(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     check_limit(f"SSERequest.{attr.name}", value)
 
@@ -82,7 +87,9 @@ class SSERequest:
     url: str | httpx.URL
     json: Any
     method: str = "POST"
-    headers: Mapping[str, str] | None = attrs.field(default=None, validator=_validate_headers)
+    headers: Mapping[str, str] | None = attrs.field(
+        default=None, validator=_validate_headers, repr=_header_names
+    )
     max_line_length: int = attrs.field(default=DEFAULT_MAX_LINE_LENGTH, validator=_validate_limit)
     max_event_size: int = attrs.field(default=DEFAULT_MAX_EVENT_SIZE, validator=_validate_limit)
 
@@ -105,7 +112,7 @@ class SSEFactory:
     client: httpx.AsyncClient
     url: str | httpx.URL
     json: Body | BodyFactory
-    headers: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = attrs.field(default=None, repr=_header_names)
     max_line_length: int = DEFAULT_MAX_LINE_LENGTH
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
 
