@@ -39,6 +39,15 @@ def tests_uvloop(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def openai2(session: nox.Session) -> None:
+    """Run the openai-SDK tests against openai 2.x (the test group installs 3.x)."""
+    _install(session, "test")
+    session.install("openai>=2,<3")
+    files = [f"tests/test_{name}.py" for name in ("adapter_openai", "reliability_matrix", "wrap")]
+    session.run("pytest", *files, *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lowest(session: nox.Session) -> None:
     """Run the test suite against the lowest allowed versions of direct dependencies."""
     _install(session, "test", extra_args=("--resolution=lowest-direct",))
