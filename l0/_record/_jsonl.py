@@ -17,10 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import anyio.to_thread
-
 from l0._errors import ConfigError
-from l0._record._store import StoreBase, StreamInfo, check_stream_id
+from l0._record._store import StreamInfo, ThreadedStore, check_stream_id
 
 __all__ = ["JsonlStore"]
 
@@ -69,7 +67,7 @@ def _lines(data: bytes) -> list[bytes]:
     return [line for line in lines if line]
 
 
-class JsonlStore(StoreBase):
+class JsonlStore(ThreadedStore):
     """Recordings as JSON Lines files: ``<directory>/<stream_id>.jsonl``, one record a line.
 
     The directory is created (private: mode 0700) on the first append, and every file in it
@@ -239,45 +237,3 @@ class JsonlStore(StoreBase):
             if expired and self._delete_sync(stream_id):
                 count += 1
         return count
-
-    # -- the protocol -------------------------------------------------------------------
-
-    async def append(self, stream_id: str, records: Sequence[bytes]) -> None:
-        """See :meth:`l0.record.Store.append`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        await anyio.to_thread.run_sync(self._append_sync, stream_id, list(records))
-
-    async def read(self, stream_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
-        """See :meth:`l0.record.Store.read`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._read_sync, stream_id, start, stop)
-
-    async def streams(self) -> list[str]:
-        """See :meth:`l0.record.Store.streams`."""
-        self._check_open()
-        return await anyio.to_thread.run_sync(self._streams_sync)
-
-    async def info(self, stream_id: str) -> StreamInfo | None:
-        """See :meth:`l0.record.Store.info`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._info_sync, stream_id)
-
-    async def set_meta(self, stream_id: str, meta: Mapping[str, Any]) -> None:
-        """See :meth:`l0.record.Store.set_meta`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        await anyio.to_thread.run_sync(self._set_meta_sync, stream_id, dict(meta))
-
-    async def delete(self, stream_id: str) -> bool:
-        """See :meth:`l0.record.Store.delete`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._delete_sync, stream_id)
-
-    async def purge(self) -> int:
-        """See :meth:`l0.record.Store.purge`."""
-        self._check_open()
-        return await anyio.to_thread.run_sync(self._purge_sync)

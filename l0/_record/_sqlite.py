@@ -21,7 +21,7 @@ from typing import Any, cast
 import anyio.to_thread
 
 from l0._errors import ConfigError
-from l0._record._store import StoreBase, StreamInfo, check_stream_id
+from l0._record._store import StreamInfo, ThreadedStore
 
 __all__ = ["SqliteStore"]
 
@@ -54,7 +54,7 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-class SqliteStore(StoreBase):
+class SqliteStore(ThreadedStore):
     """Recordings in a SQLite database file (created private to you: mode 0600).
 
     Safe for several processes (and several streams of one process) on one machine: WAL mode,
@@ -255,48 +255,6 @@ class SqliteStore(StoreBase):
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-
-    # -- the protocol -------------------------------------------------------------------
-
-    async def append(self, stream_id: str, records: Sequence[bytes]) -> None:
-        """See :meth:`l0.record.Store.append`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        await anyio.to_thread.run_sync(self._append_sync, stream_id, list(records))
-
-    async def read(self, stream_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
-        """See :meth:`l0.record.Store.read`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._read_sync, stream_id, start, stop)
-
-    async def streams(self) -> list[str]:
-        """See :meth:`l0.record.Store.streams`."""
-        self._check_open()
-        return await anyio.to_thread.run_sync(self._streams_sync)
-
-    async def info(self, stream_id: str) -> StreamInfo | None:
-        """See :meth:`l0.record.Store.info`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._info_sync, stream_id)
-
-    async def set_meta(self, stream_id: str, meta: Mapping[str, Any]) -> None:
-        """See :meth:`l0.record.Store.set_meta`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        await anyio.to_thread.run_sync(self._set_meta_sync, stream_id, dict(meta))
-
-    async def delete(self, stream_id: str) -> bool:
-        """See :meth:`l0.record.Store.delete`."""
-        self._check_open()
-        check_stream_id(stream_id)
-        return await anyio.to_thread.run_sync(self._delete_sync, stream_id)
-
-    async def purge(self) -> int:
-        """See :meth:`l0.record.Store.purge`."""
-        self._check_open()
-        return await anyio.to_thread.run_sync(self._purge_sync)
 
     async def aclose(self) -> None:
         """Close the database connection (idempotent); later use raises

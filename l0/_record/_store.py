@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio.lowlevel
+import anyio.to_thread
 import attrs
 
 from l0._errors import ConfigError, StreamClosed
@@ -146,6 +147,74 @@ class StoreBase:
     async def aclose(self) -> None:
         """Close the store (idempotent); later use raises :class:`~l0.StreamClosed`."""
         self._closed = True
+
+
+class ThreadedStore(StoreBase):
+    """A store whose work is blocking I/O: each protocol call runs its ``_*_sync`` method in
+    a worker thread (``anyio.to_thread``), after checking the store is open and the id."""
+
+    def _append_sync(self, stream_id: str, records: Sequence[bytes]) -> None:
+        raise NotImplementedError
+
+    def _read_sync(self, stream_id: str, start: int, stop: int | None) -> list[bytes]:
+        raise NotImplementedError
+
+    def _streams_sync(self) -> list[str]:
+        raise NotImplementedError
+
+    def _info_sync(self, stream_id: str) -> StreamInfo | None:
+        raise NotImplementedError
+
+    def _set_meta_sync(self, stream_id: str, meta: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _delete_sync(self, stream_id: str) -> bool:
+        raise NotImplementedError
+
+    def _purge_sync(self) -> int:
+        raise NotImplementedError
+
+    # -- the protocol -------------------------------------------------------------------
+
+    async def append(self, stream_id: str, records: Sequence[bytes]) -> None:
+        """See :meth:`l0.record.Store.append`."""
+        self._check_open()
+        check_stream_id(stream_id)
+        await anyio.to_thread.run_sync(self._append_sync, stream_id, list(records))
+
+    async def read(self, stream_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
+        """See :meth:`l0.record.Store.read`."""
+        self._check_open()
+        check_stream_id(stream_id)
+        return await anyio.to_thread.run_sync(self._read_sync, stream_id, start, stop)
+
+    async def streams(self) -> list[str]:
+        """See :meth:`l0.record.Store.streams`."""
+        self._check_open()
+        return await anyio.to_thread.run_sync(self._streams_sync)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        """See :meth:`l0.record.Store.info`."""
+        self._check_open()
+        check_stream_id(stream_id)
+        return await anyio.to_thread.run_sync(self._info_sync, stream_id)
+
+    async def set_meta(self, stream_id: str, meta: Mapping[str, Any]) -> None:
+        """See :meth:`l0.record.Store.set_meta`."""
+        self._check_open()
+        check_stream_id(stream_id)
+        await anyio.to_thread.run_sync(self._set_meta_sync, stream_id, dict(meta))
+
+    async def delete(self, stream_id: str) -> bool:
+        """See :meth:`l0.record.Store.delete`."""
+        self._check_open()
+        check_stream_id(stream_id)
+        return await anyio.to_thread.run_sync(self._delete_sync, stream_id)
+
+    async def purge(self) -> int:
+        """See :meth:`l0.record.Store.purge`."""
+        self._check_open()
+        return await anyio.to_thread.run_sync(self._purge_sync)
 
 
 @attrs.define(eq=False)
