@@ -124,6 +124,7 @@ def test_timeline_of_failures_aborts_and_answers() -> None:
             record=store,
             guardrails=l0.Guardrails.json_only(),
             drift=True,
+            check_intervals=l0.CheckIntervals(guardrails=5),
             retry_budget=l0.RetryBudget(),
             circuit_breaker=l0.CircuitBreaker(),
             retry=l0.Retry(base_delay=0, attempts=1),

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import attrs
+import msgspec
 
 from l0._errors import (
     ErrorCode,
@@ -26,6 +27,7 @@ __all__ = [
     "Fail",
     "Finish",
     "Notice",
+    "RuleCall",
     "StartAttempt",
 ]
 
@@ -101,3 +103,18 @@ class Fail:
 
 
 Action = StartAttempt | Finish | Fail
+
+
+class RuleCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One call of an asynchronous guardrail rule, as the runtime timed it: reported as
+    GUARDRAIL_CALLBACK_START/END with the verdict it belongs to.
+
+    ``index`` is the rule's position among the asynchronous rules, ``start`` the runtime's
+    clock when it was called, ``error`` the repr of what it raised (None if it returned).
+    """
+
+    index: int
+    rule_id: str
+    start: float
+    duration_ms: float
+    error: str | None = None

@@ -82,7 +82,7 @@ class EngineCore:
         self.check_at = 0
         """See :attr:`parts` and :meth:`Verdicts._rearm`."""
         self.async_due = False
-        self._checks_run = 0  # guardrail checks reported so far (callback ids)
+        self._checks_run: int = 0  # guardrail checks reported so far (callback ids)
         """The asynchronous guardrail rules should look at the new output now."""
         self.failure: L0Error | None = None
         """An attempt failure found on the token path (a guardrail or drift verdict): the

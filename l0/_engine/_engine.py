@@ -328,6 +328,8 @@ class Engine(Recovery):
                     self._fail_now(error)
                 else:
                     self._judge(found)
+        if checks is not None and checks.drift_monitor is not None and self.failure is None:
+            self._check_drift()  # the text since the last drift check (whole blocks only)
         if self.failure is not None:
             return self.take_failure(now)
         if not self._has_output and not (self.resuming and self.state.length):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from l0._engine._actions import (
     Notice,
+    RuleCall,
 )
 from l0._engine._core import EngineCore
 from l0._errors import (
@@ -148,18 +149,64 @@ class Verdicts(EngineCore):
         )
         return False
 
-    def async_verdict(self, found: Sequence[GuardrailViolation]) -> None:
-        """Input: the asynchronous rules' new violations, in the order they were checked."""
+    def async_verdict(
+        self, found: Sequence[GuardrailViolation], calls: Sequence[RuleCall] = ()
+    ) -> None:
+        """Input: the asynchronous rules' new violations, in the order they were checked;
+        ``calls``: how each rule's call went (GUARDRAIL_CALLBACK_START/END when observed)."""
         self.async_due = False
         if self.failure is None:
+            self._rule_calls(calls)
             self._judge(found, is_async=True)
 
-    def async_failed(self, exc: Exception) -> None:
-        """Input: an asynchronous rule raised."""
+    def async_failed(self, exc: Exception, calls: Sequence[RuleCall] = ()) -> None:
+        """Input: an asynchronous rule raised (the last of ``calls``, if given)."""
         self.async_due = False
+        if self.failure is None:
+            self._rule_calls(calls)
         error = SourceError(f"a guardrail rule raised: {exc!r}")
         error.__cause__ = exc
         self._fail_now(error)
+
+    def poke(self) -> None:
+        """The runtime's checker task has a verdict waiting: the token path should come to
+        the slow lane at the next part and the runtime look at its notices."""
+        self.check_at = 0
+        self.outbox.append(Notice(None, None, ()))
+
+    def _rule_calls(self, calls: Sequence[RuleCall]) -> None:
+        """GUARDRAIL_CALLBACK_START/END for each asynchronous rule call, stamped with the
+        times the runtime measured; their callback ids are those of the check they belong
+        to (the next GUARDRAIL_RULE_* events)."""
+        if not self.observed or not calls:
+            return
+        check = self._checks_run + 1
+        offset = self.wall_offset
+        outbox = self.outbox
+        for call in calls:
+            callback_id = f"{call.rule_id}#{check}"
+            # Event times never go backwards (see _ts); the durations are as measured.
+            start = max(offset + call.start, self._last_ts)
+            end = self._last_ts = start + call.duration_ms / 1000
+            outbox.append(
+                Notice(
+                    obs.GuardrailCallbackStart(
+                        ts=start,
+                        stream_id=self.stream_id,
+                        context=self.context,
+                        callback_id=callback_id,
+                        index=call.index,
+                        rule_id=call.rule_id,
+                    ),
+                    None,
+                    (),
+                )
+            )
+            outbox.append(Notice(obs.GuardrailCallbackEnd(
+                ts=end, stream_id=self.stream_id, context=self.context,
+                callback_id=callback_id, index=call.index, rule_id=call.rule_id,
+                duration_ms=call.duration_ms, success=call.error is None,
+                error=call.error), None, ()))  # fmt: skip
 
     def _check_drift(self) -> None:
         checks = self.checks

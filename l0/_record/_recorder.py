@@ -25,6 +25,7 @@ import attrs
 from l0._budget import CircuitBreaker, RetryBudget
 from l0._config import Retry, RetryContext
 from l0._engine import Engine, Notice, StartAttempt
+from l0._engine._actions import RuleCall
 from l0._engine._checks import Checks
 from l0._engine._engine import Action, Fail
 from l0._errors import L0Error
@@ -338,13 +339,15 @@ class RecordingEngine(Engine):
         with self._input(Interrupt(now=now), boundary=True):
             super().interrupt(now)
 
-    def async_verdict(self, found: Sequence[GuardrailViolation]) -> None:
-        with self._input(AsyncVerdict(found=list(found))):
-            super().async_verdict(found)
+    def async_verdict(
+        self, found: Sequence[GuardrailViolation], calls: Sequence[RuleCall] = ()
+    ) -> None:
+        with self._input(AsyncVerdict(found=list(found), calls=list(calls))):
+            super().async_verdict(found, calls)
 
-    def async_failed(self, exc: Exception) -> None:
-        with self._input(AsyncFailed(raised=repr(exc))):
-            super().async_failed(exc)
+    def async_failed(self, exc: Exception, calls: Sequence[RuleCall] = ()) -> None:
+        with self._input(AsyncFailed(raised=repr(exc), calls=list(calls))):
+            super().async_failed(exc, calls)
 
 
 # --- the recorder ---------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from l0._record._schema import (
     decode_chunk,
     error_from_record,
 )
+from l0._runtime._checker import check_async
 
 if TYPE_CHECKING:
     from l0._state import State
@@ -143,21 +144,10 @@ class _Driver:
             self._yield(t, [action.event])
 
     async def _check_async(self, *, finish: bool) -> None:
-        engine = self.engine
-        checks = engine.checks
-        assert checks is not None
-        checker = checks.async_checker
-        assert checker is not None
-        try:
-            if finish:
-                found = await checker.finish(engine.state.content)
-            else:
-                pending = checks.async_pending(engine.parts)
-                found = await checker.feed(*pending) if pending is not None else ()
-        except Exception as exc:  # a user's rule raised
-            engine.async_failed(exc)
-        else:
-            engine.async_verdict(found)
+        def clock() -> float:  # re-executed at the recorded time: durations are 0
+            return self.last
+
+        await check_async(self.engine, None, None, end=finish, clock=clock)
 
     def _begin(self, record: Admit | Begin, admitted: bool) -> tuple[bool, bool]:
         """An attempt starts (``Admit`` or ``Begin``): returns (admitted, in the attempt)."""
@@ -254,10 +244,12 @@ class _Driver:
             self.deadline = math.inf
         elif kind is AsyncVerdict:
             if not self.guard_live:
-                engine.async_verdict(cast("AsyncVerdict", record).found)
+                verdict = cast("AsyncVerdict", record)
+                engine.async_verdict(verdict.found, verdict.calls)
         elif kind is AsyncFailed:
             if not self.guard_live:
-                engine.async_failed(Raised(cast("AsyncFailed", record).raised))
+                failed = cast("AsyncFailed", record)
+                engine.async_failed(Raised(failed.raised), failed.calls)
         elif kind is TimedOut:
             if self.deadlines and now < self.deadline:
                 self.stopped = (

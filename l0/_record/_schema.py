@@ -26,6 +26,7 @@ from typing import Any, Literal, cast
 import msgspec
 
 from l0._engine import StartAttempt
+from l0._engine._actions import RuleCall
 from l0._errors import (
     AllStreamsExhausted,
     ConfigError,
@@ -246,12 +247,16 @@ class AsyncVerdict(Record, frozen=True, kw_only=True, tag="averdict"):
     """``engine.async_verdict(found)``: what the asynchronous guardrail rules found."""
 
     found: list[GuardrailViolation]
+    calls: list[RuleCall] = msgspec.field(default_factory=list[RuleCall])
+    """How each rule's call went (GUARDRAIL_CALLBACK_START/END)."""
 
 
 class AsyncFailed(Record, frozen=True, kw_only=True, tag="afailed"):
     """``engine.async_failed(exc)``: an asynchronous rule raised (``raised`` is its repr)."""
 
     raised: str
+    calls: list[RuleCall] = msgspec.field(default_factory=list[RuleCall])
+    """How each rule's call went, the raising one last."""
 
 
 class Clock(Record, frozen=True, kw_only=True, tag="clock"):

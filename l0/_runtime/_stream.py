@@ -5,7 +5,9 @@ cancel scope, timer or clock read. A read that must wait gets a cancel scope wit
 deadline for that wait (first token, stall, or total), held only while the task is parked (see
 ``_Read``), so it always nests correctly with scopes the source opened itself, and a timer never
 straddles a ``yield`` to the consumer. No task is started, so a bare ``async for`` needs no
-``async with``, and nothing is left behind when it ends.
+``async with``, and nothing is left behind when it ends. The one task there can be is the
+guardrail checker of asynchronous rules, and only under a task group the consumer opened
+(``async with l0.session()`` or ``async with stream``): see l0/_runtime/_checker.py.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ import anyio.lowlevel
 from l0 import _testing_mode
 from l0._budget import source_key
 from l0._context import freeze_context, new_seed, new_stream_id
-from l0._engine import Engine, Fail, Finish, StartAttempt, classify
+from l0._engine import Engine, Fail, Finish, StartAttempt
 from l0._engine._checks import Checks
-from l0._errors import ConfigError, L0Error, StreamClosed
+from l0._errors import ConfigError, StreamClosed
 from l0._events._stream import StreamEvent, Token
+from l0._runtime._checker import CheckerTask, check_async
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
 from l0._runtime._read import Guard, Read, pump_items
 from l0.adapters._base import Adapter
-from l0.adapters._registry import registered, resolve
+from l0.adapters._registry import classify_failure, resolve
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from l0._record._recorder import Recorder
     from l0._state import State
 
@@ -144,6 +149,10 @@ class _Lifecycle:
             deque(maxlen=options.keep_raw) if options.keep_raw else None
         )
         """The current attempt's raw items (``keep_raw``)."""
+        self.task_group: TaskGroup | None = None
+        """Where the guardrail checker task runs: the session's, or ``async with stream``'s."""
+        self.checker: CheckerTask | None = None
+        """The guardrail checker task (asynchronous rules, with a task group), once started."""
 
     def _stopped(self) -> StartAttempt | Finish | Fail:
         """The outcome once a stop was requested: aborted, or closed from another task."""
@@ -158,32 +167,21 @@ class _Lifecycle:
         await self.dispatch.deliver(notices)
         if self.recorder is not None and self.recorder.due:
             await self.recorder.flush()
+        checker = self.checker
+        if checker is not None and checker.ready:
+            checker.take()  # the checker task's verdicts, in order
+            if engine.outbox:
+                await self._flush()
+                return
         if engine.async_due:
-            await self._check_async(finish=False)
+            await self._check_async(end=False)
 
-    async def _check_async(self, *, finish: bool) -> None:
-        """Await the asynchronous guardrail rules on the output they have not seen (``finish``:
-        and their completion checks), and give the engine their verdict.
-
-        They run here, in the consumer's task, one after another, so their verdicts reach the
-        engine in order; the source is not read meanwhile.
-        """
-        engine = self.engine
-        checks = engine.checks
-        assert checks is not None
-        checker = checks.async_checker
-        assert checker is not None
-        try:
-            if finish:
-                found = await checker.finish(engine.state.content)
-            else:
-                pending = checks.async_pending(engine.parts)
-                found = await checker.feed(*pending) if pending is not None else ()
-        except Exception as exc:  # a user's rule raised
-            engine.async_failed(exc)
-        else:
-            engine.async_verdict(found)
-        if engine.outbox:
+    async def _check_async(self, *, end: bool, complete: bool = True) -> None:
+        """The asynchronous guardrail rules' turn (see :func:`check_async`)."""
+        self.checker = await check_async(
+            self.engine, self.task_group, self.checker, end=end, complete=complete
+        )
+        if self.engine.outbox:
             await self._flush()
 
     async def _sleep(self, delay: float) -> None:
@@ -203,6 +201,8 @@ class _Lifecycle:
             if skipped is not None:
                 return skipped
         engine.begin_attempt(anyio.current_time(), action)
+        if self.checker is not None:
+            self.checker.reset()
         if self.raw_tap is not None:
             self.raw_tap.clear()
         return None
@@ -257,26 +257,6 @@ class _Lifecycle:
         )
         return adapter, source
 
-    def _classify(self, exc: Exception, adapter: Adapter | None) -> L0Error:
-        # Before an adapter is known (the factory itself raised), every registered adapter may
-        # recognise its provider's exception.
-        error: L0Error | None = None
-        hint = self.options.adapter
-        candidates = (
-            (adapter,)
-            if adapter is not None
-            else (*((hint,) if isinstance(hint, Adapter) else ()), *registered())
-        )
-        for candidate in candidates:
-            error = candidate.map_error(exc)
-            if error is not None:
-                break
-        if error is None:
-            error = classify(exc)
-        if error is not exc and error.__cause__ is None:
-            error.__cause__ = exc
-        return error
-
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
         now = anyio.current_time()
@@ -322,7 +302,9 @@ class _Lifecycle:
                     continue
                 except Exception as exc:
                     now = anyio.current_time()
-                    action = engine.source_failed(self._classify(exc, adapter), now)
+                    action = engine.source_failed(
+                        classify_failure(exc, adapter, self.options.adapter), now
+                    )
                     continue
                 self.source = source
                 if engine.outbox:
@@ -420,7 +402,7 @@ class _Lifecycle:
                     if outcome is _END:
                         if engine.has_async_rules and engine.failure is None:
                             # A truncated body gets no completion checks (see source_ended).
-                            await self._check_async(finish=not engine.truncated)
+                            await self._check_async(end=True, complete=not engine.truncated)
                             now = anyio.current_time()
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
@@ -429,7 +411,10 @@ class _Lifecycle:
                         action = engine.take_failure(now)
                     else:
                         action = engine.source_failed(
-                            self._classify(cast("Exception", outcome), adapter), now
+                            classify_failure(
+                                cast("Exception", outcome), adapter, self.options.adapter
+                            ),
+                            now,
                         )
                 pump.close()
                 # The attempt is over, one way or another: close its source.
@@ -450,6 +435,8 @@ class _Lifecycle:
                     await self._flush()
             raise
         finally:
+            if self.checker is not None:
+                self.checker.close()
             source, self.source = self.source, None
             if source is not None:
                 await _aclose_forcefully(source)
@@ -466,11 +453,12 @@ class Stream:
     Failures that end the stream are raised from the iteration (and from :meth:`read`).
     """
 
-    __slots__ = ("__weakref__", "_gen", "_life")
+    __slots__ = ("__weakref__", "_gen", "_life", "_tg")
 
     def __init__(self, options: Options) -> None:
         self._life = _Lifecycle(options)
         self._gen: AsyncGenerator[StreamEvent, None] | None = None
+        self._tg: TaskGroup | None = None
 
     @property
     def seed(self) -> int:
@@ -512,6 +500,13 @@ class Stream:
         return self
 
     async def __aenter__(self) -> Stream:
+        life = self._life
+        checks = life.engine.checks
+        if life.task_group is None and checks is not None and checks.async_names:
+            # Asynchronous guardrail rules run in a checker task of this scope's own.
+            tg = anyio.create_task_group()
+            await tg.__aenter__()
+            self._tg = life.task_group = tg
         return self
 
     async def __aexit__(
@@ -520,7 +515,14 @@ class Stream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            tg, self._tg = self._tg, None
+            if tg is not None:
+                # The checker task is stopped by now; what the body raised propagates as is.
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
 
     async def read(self) -> str:
         """Consume the stream and return its final text (raises what ended it, if it failed).
@@ -548,6 +550,8 @@ class Stream:
         if self._life.closed:
             return
         self._life.closed = True
+        if self._life.checker is not None:
+            self._life.checker.close()
         gen = self._gen
         if gen is None:
             return

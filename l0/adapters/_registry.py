@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import anyio
 
-from l0._errors import AdapterNotFound, ConfigError, InvalidStream
+from l0._engine._classify import classify
+from l0._errors import AdapterNotFound, ConfigError, InvalidStream, L0Error
 from l0.adapters._base import Adapter
 from l0.adapters._builtin import AsyncIteratorAdapter, IterableAdapter
 from l0.adapters._providers import provider_adapters
 
-__all__ = ["current_backend", "detect", "get", "register", "registered", "resolve", "unregister"]
+__all__ = [
+    "classify_failure",
+    "current_backend",
+    "detect",
+    "get",
+    "register",
+    "registered",
+    "resolve",
+    "unregister",
+]
 
 # Most specific first: provider adapters registered later are tried before the generic ones.
 _adapters: list[Adapter] = [*provider_adapters(), AsyncIteratorAdapter(), IterableAdapter()]
@@ -83,3 +93,29 @@ def resolve(obj: object, hint: Adapter | str | None) -> Adapter:
                 f"(it supports: {', '.join(sorted(adapter.backends))})"
             )
     return adapter
+
+
+def classify_failure(
+    exc: Exception, adapter: Adapter | None, hint: Adapter | str | None
+) -> L0Error:
+    """The l0 error for what an attempt raised: the first adapter that recognises its
+    provider's exception maps it, else the generic classification.
+
+    Before an adapter is known (the factory itself raised), every registered adapter may
+    recognise it (the ``hint`` first, if it is an adapter instance).
+    """
+    error: L0Error | None = None
+    candidates = (
+        (adapter,)
+        if adapter is not None
+        else (*((hint,) if isinstance(hint, Adapter) else ()), *registered())
+    )
+    for candidate in candidates:
+        error = candidate.map_error(exc)
+        if error is not None:
+            break
+    if error is None:
+        error = classify(exc)
+    if error is not exc and error.__cause__ is None:
+        error.__cause__ = exc
+    return error
