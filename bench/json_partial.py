@@ -17,6 +17,25 @@ each contender produces the current partial value:
 
 Printed: microseconds per token (total time / tokens) and the total in ms, the median of
 ``--repeat`` runs. The final value of every contender is checked against ``msgspec.json.decode``.
+
+Measured (2 shared cores, CPython 3.11.7, msgspec 0.22.0, jiter 0.19.0;
+``python3 -m uv run python bench/json_partial.py --tokens 30 500 2000 5000 20000 --repeat 3``),
+microseconds per token:
+
+    tokens   doc KB   l0 PartialJSON   l0 feed only   jiter per token   heal per token
+       153      0.6              1.4            1.1               1.8               61
+       540      2.2              1.2            0.7               4.0              115
+     2,058      8.2              1.1            0.7              12.1              464
+     4,995     20.0              1.1            0.7              29.2           ~1,365
+    20,002     80.0              1.2            0.8             132.5           ~6,165
+
+The verdict: l0's own parser costs about a microsecond per token whatever the length.
+jiter's partial mode is as fast only for the smallest document (its Rust parser is quicker per
+character, but it goes over the whole buffer every time), and its cost per token grows with the
+buffer, so its total is quadratic: 10x slower than l0's at 2,000 tokens, 100x at 20,000. It
+also gives values, not "this field is complete" events, which would cost a comparison of
+successive values on top. Hence ``structured_stream`` uses :class:`~l0.structured.PartialJSON`,
+and jiter is not a dependency.
 """
 
 from __future__ import annotations

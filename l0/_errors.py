@@ -90,6 +90,7 @@ class ErrorCode(str, enum.Enum):
     INVALID_CONFIG = "INVALID_CONFIG"
     TOOL_CALL_INVALID = "TOOL_CALL_INVALID"
     INVALID_JSON = "INVALID_JSON"
+    SCHEMA_VALIDATION_FAILED = "SCHEMA_VALIDATION_FAILED"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
 
 
@@ -115,6 +116,7 @@ _CATEGORY: dict[ErrorCode, ErrorCategory] = {
     ErrorCode.ZERO_OUTPUT: ErrorCategory.CONTENT,
     ErrorCode.TOOL_CALL_INVALID: ErrorCategory.CONTENT,
     ErrorCode.INVALID_JSON: ErrorCategory.CONTENT,
+    ErrorCode.SCHEMA_VALIDATION_FAILED: ErrorCategory.CONTENT,
     ErrorCode.INVALID_STREAM: ErrorCategory.INTERNAL,
     ErrorCode.ADAPTER_NOT_FOUND: ErrorCategory.INTERNAL,
     ErrorCode.FEATURE_NOT_ENABLED: ErrorCategory.INTERNAL,

@@ -84,6 +84,7 @@ def encode(value: Any, pretty: bool) -> str:
 
 
 JSON_WS = " \t\n\r"
+NOTHING: Any = object()
 
 
 def decodes(text: str) -> Any:
@@ -96,14 +97,24 @@ def decodes(text: str) -> Any:
 
 
 def heal_or_error(text: str) -> Healed | None:
-    """heal(), which may only fail with InvalidJSON (an L0Error); its output must decode."""
+    """heal() and parse(), which may only fail with InvalidJSON (an L0Error); heal's output
+    must decode, to what parse() returns when msgspec can decode it."""
+    try:
+        value = parse(text)
+    except L0Error as exc:
+        if not isinstance(exc, InvalidJSON):
+            raise
+        value = NOTHING
     try:
         healed = heal(text)
     except L0Error as exc:
         if not isinstance(exc, InvalidJSON):
             raise
+        assert value is NOTHING
         return None
-    decodes(healed.text)
+    decoded = decodes(healed.text)
+    if value is not NOTHING:
+        assert value == decoded
     assert healed.changed == bool(healed.corrections)
     if not healed.changed:  # then only JSON whitespace around the value may have gone
         assert healed.text.strip(JSON_WS) == text.strip(JSON_WS)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -343,3 +347,48 @@ def test_events_are_tagged_msgspec_structs() -> None:
     assert msgspec.json.encode(event) == b'{"type":"field_complete","path":["a",0],"value":1}'
     assert msgspec.json.encode(Done(value=None)) == b'{"type":"done","value":null}'
     assert msgspec.json.decode(msgspec.json.encode(event), type=FieldComplete | Done) == event
+
+
+def _document(rows: int) -> str:
+    return encode(
+        {"rows": [{"id": n, "text": "word " * 8, "tags": ["a", "b"]} for n in range(rows)]}
+    )
+
+
+def _best_time_per_token(text: str) -> float:
+    """Seconds per 4-character token to feed ``text`` and read the value after each token
+    (what a consumer of partial objects does): the best of three runs."""
+    tokens = [text[i : i + 4] for i in range(0, len(text), 4)]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        parser = PartialJSON()
+        for token in tokens:
+            parser.feed(token)
+            _ = parser.value
+        best = min(best, time.perf_counter() - started)
+        assert parser.done
+    return best / len(tokens)
+
+
+def test_cost_per_token_does_not_grow_with_the_document() -> None:
+    """Linear total work: the cost per token of a 10x longer document stays about the same
+    (re-parsing the buffer per token, as jiter's partial mode does, would make it ~10x)."""
+    small, big = _best_time_per_token(_document(100)), _best_time_per_token(_document(1000))
+    assert big < 3 * small
+
+
+def test_the_benchmark_runs() -> None:
+    """bench/json_partial.py (the figures behind the parser choice) runs and checks the final
+    value of every contender."""
+    script = Path(__file__).resolve().parent.parent / "bench" / "json_partial.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--tokens", "50", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    contenders = {"l0 PartialJSON", "l0 feed only", "heal per token"}
+    assert contenders <= {line[17:35].strip() for line in done.stdout.splitlines()}

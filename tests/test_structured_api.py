@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, TypedDict
 
 import anyio
@@ -277,6 +279,32 @@ async def test_validation_failures_use_the_retry_budget(zero_backoff: None) -> N
     assert isinstance(caught.value, l0.L0Error)
 
 
+async def test_structured_failures_have_their_own_error_codes(zero_backoff: None) -> None:
+    """A refused answer is an L0Error with an ErrorCode: SCHEMA_VALIDATION_FAILED for JSON
+    that does not match, INVALID_JSON for text with no JSON; both content errors, retryable,
+    stamped with where they happened, and serialised with their code and issues."""
+    src = model("I cannot answer that.", WRONG_TYPE)
+    with pytest.raises(l0.AllStreamsExhausted) as caught:
+        await structured(User, src, retry=l0.Retry(attempts=1), context={"request": "r1"})
+    not_json, mismatch = caught.value.errors
+    assert isinstance(not_json, InvalidJSON)
+    assert isinstance(mismatch, SchemaValidationError)
+    assert (not_json.code, mismatch.code) == (
+        l0.ErrorCode.INVALID_JSON, l0.ErrorCode.SCHEMA_VALIDATION_FAILED,
+    )  # fmt: skip
+    for error in (not_json, mismatch):
+        assert isinstance(error, l0.L0Error)
+        assert error.category is l0.ErrorCategory.CONTENT
+        assert error.retryable
+    assert (not_json.attempt, mismatch.attempt) == (1, 2)
+    wire = mismatch.to_json()
+    assert wire["code"] == "SCHEMA_VALIDATION_FAILED"
+    assert wire["category"] == "content"
+    assert wire["metadata"]["issues"][0]["code"] == "INVALID_ARGUMENT_TYPE"
+    assert wire["context"] == {"request": "r1"}
+    assert caught.value.code is l0.ErrorCode.ALL_STREAMS_EXHAUSTED
+
+
 async def test_fallback_after_the_budget(zero_backoff: None) -> None:
     """With no retries left the fallback is tried, and it sees the structured failure too."""
     primary, fallback = model(WRONG_TYPE), model(GOOD)
@@ -413,17 +441,32 @@ async def test_a_callback_that_raises_is_logged(
 @pytest.mark.timing
 async def test_result_timing(anyio_backend: Any) -> None:
     """duration and time_to_first_token are measured on the loop's clock."""
-    src = Script([Stall(2.0), *chunks(GOOD), Stall(1.0)])
+    src = Script([Stall(0.25), *chunks(GOOD), Stall(0.5)])
     result = await structured(User, src)
     assert isinstance(result, StructuredResult)
     assert result.state.completed
     assert result.time_to_first_token is not None
     if is_mock_clock(anyio_backend):
-        assert (result.time_to_first_token, result.duration) == (2.0, 3.0)
+        assert (result.time_to_first_token, result.duration) == (0.25, 0.75)
     else:
-        assert 2.0 <= result.time_to_first_token < result.duration < 4.0
+        assert 0.25 <= result.time_to_first_token < 0.75 <= result.duration < 3.0
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         result.data = ADA  # type: ignore[misc]
+
+
+@pytest.mark.timing
+async def test_a_stalled_attempt_times_out_and_its_partial_json_is_dropped(
+    anyio_backend: Any, zero_backoff: None
+) -> None:
+    """timeout= works as for l0.run: an attempt stalled mid-JSON times out and is retried;
+    its half of an object is neither healed into an answer nor mixed into the next one."""
+    src = Script(['{"name": "Ada", ', Stall(30.0), '"age": 1}'], chunks(GOOD))
+    result = await structured(User, src, timeout=l0.Timeout(initial_token=5.0, inter_token=0.05))
+    assert (result.data, result.raw, result.corrections) == (ADA, GOOD, ())
+    assert [type(e) for e in result.state.errors] == [l0.StreamTimeout]
+    assert result.state.errors[0].code is l0.ErrorCode.INTER_TOKEN_TIMEOUT
+    assert result.attempts == 2
+    assert result.duration < 5.0
 
 
 async def test_object_and_array_forms(zero_backoff: None) -> None:
@@ -529,25 +572,29 @@ async def client(l0_server: FakeServer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.mark.parametrize(
-    ("text", "data"),
+    ("text", "data", "finish"),
     [
-        ('Sure!\n```json\n{"name": "Ada",\n "age": 36}\n```', ADA),
-        ('{"name": "Ada", "age": 36} Let me know if you need more.', ADA),
+        ('Sure!\n```json\n{"name": "Ada",\n "age": 36}\n```', ADA, "stop"),
+        ('{"name": "Ada", "age": 36} Let me know if you need more.', ADA, "stop"),
         ('{"name": "Ada", "age": 36, "url": "https://en.wikipedia.org/wiki/Ada_Lovelace',
-         User(name="Ada", age=36, url="https://en.wikipedia.org/wiki/Ada_Lovelace")),
+         User(name="Ada", age=36, url="https://en.wikipedia.org/wiki/Ada_Lovelace"), "stop"),
+        ('{"name": "Ada", "age": 36, "url": "https://en.wikipedia.org/wi',
+         User(name="Ada", age=36, url="https://en.wikipedia.org/wi"), "length"),
         ('{"url": "http://a.b//c", "name": "Ada", "age": 36}',
-         User(name="Ada", age=36, url="http://a.b//c")),
+         User(name="Ada", age=36, url="http://a.b//c"), "stop"),
     ],
-    ids=["fenced", "trailing-prose", "truncated", "url-in-string"],
+    ids=["fenced", "trailing-prose", "truncated", "token-limit", "url-in-string"],
 )  # fmt: skip
 async def test_over_http(
-    text: str, data: User, l0_server: FakeServer, client: httpx.AsyncClient
+    text: str, data: User, finish: str, l0_server: FakeServer, client: httpx.AsyncClient
 ) -> None:
-    """Through the fault server and the raw httpx SSE adapter, the model's text heals."""
-    l0_server.enqueue(ServerScript(text=text))
+    """Through the fault server and the raw httpx SSE adapter, the model's text heals
+    (a value cut by the model's token limit too); valid JSON is taken as it is."""
+    l0_server.enqueue(ServerScript(text=text, finish_reason=finish))
     result = await structured(User, openai_sse(client, json=BODY), adapter=HttpxSSEAdapter())
     assert (result.data, result.raw, result.attempts) == (data, text, 1)
-    assert result.state.finish_reason == "stop"
+    assert result.state.finish_reason == finish
+    assert result.corrected is (text[0] != "{" or text[-1] != "}")
 
 
 async def test_over_http_with_faults_and_reask(
@@ -587,12 +634,27 @@ async def test_a_truncated_body_is_a_network_failure_not_an_answer(
     l0_server: FakeServer, client: httpx.AsyncClient, zero_backoff: None
 ) -> None:
     """A body that ends without a finish reason is retried as STREAM_TRUNCATED (a network
-    retry), never healed into an answer or counted as a refused output."""
-    l0_server.enqueue(ServerScript(text=GOOD, faults=[Truncate(after=3)]), ServerScript(text=GOOD))
-    result = await structured(User, openai_sse(client, json=BODY), adapter=HttpxSSEAdapter())
-    assert result.data == ADA
+    retry), never healed into an answer or counted as a refused output: its text is not even
+    judged, although here it would heal into a valid (wrong) answer."""
+    pieces = ['{"name": "Ada", ', '"age": 36, ', '"url": "https://exa', 'mple.org/ada"}']
+    l0_server.enqueue(ServerScript(text=pieces, faults=[Truncate(after=3)]),
+                      ServerScript(text=pieces))  # fmt: skip
+    events: list[Any] = []
+    refused: list[Any] = []
+    result = await structured(
+        User,
+        openai_sse(client, json=BODY),
+        adapter=HttpxSSEAdapter(),
+        on_event=events.append,
+        on_validation_error=refused.append,
+    )
+    assert result.data == User(name="Ada", age=36, url="https://example.org/ada")
     assert [type(e) for e in result.state.errors] == [l0.StreamTruncated]
     assert result.state.model_retry_count == 0
+    assert result.corrections == ()
+    starts = [e for e in events if e.event_type is EventType.STRUCTURED_PARSE_START]
+    assert [e.content_length for e in starts] == [len("".join(pieces))]
+    assert refused == []
 
 
 async def test_cancelling_closes_the_connection(
@@ -607,19 +669,56 @@ async def test_cancelling_closes_the_connection(
     assert l0_server.connections[0].abandoned
 
 
-async def test_a_session_can_host_structured_calls(zero_backoff: None) -> None:
-    """The hook for Session.structured: prepare() with the session's run and callbacks keeps
-    the session's on_event (wrapped, so the structured events reach it)."""
-    from l0._structured._api import collect, prepare  # noqa: PLC0415 - internal hook
-
+async def test_session_structured_uses_the_session_defaults(zero_backoff: None) -> None:
+    """Session.structured starts from the session's defaults: its on_event (which gets the
+    STRUCTURED_* events too), context, retry policy and shared retry budget, which refused
+    outputs draw on like any retry; a call's own keywords override them."""
     events: list[Any] = []
-    async with l0.session(on_event=events.append, context={"s": 1}) as session:
-        job, created = prepare(User, model(WRONG_TYPE, GOOD), auto_correct=True,
-                               strict_mode=False, reask=True, on_validation_error=None,
-                               on_auto_correct=None, options={}, runner=session.run,
-                               callback_defaults=session.defaults.callbacks)  # fmt: skip
-        result = await collect(job, created)
-    assert result.data == ADA
-    types = [e.event_type for e in events]
-    assert types.count(EventType.STRUCTURED_VALIDATION_END) == 2
-    assert all(e.context == {"s": 1} for e in events)
+    budget = l0.RetryBudget(capacity=10, cost=5, refund=0)
+    async with l0.session(on_event=events.append, context={"s": 1}, retry=l0.Retry(attempts=5),
+                          retry_budget=budget) as session:  # fmt: skip
+        result = await session.structured(User, model(WRONG_TYPE, GOOD))
+        assert (result.data, result.attempts) == (ADA, 2)
+        types = [e.event_type for e in events]
+        assert types.count(EventType.STRUCTURED_VALIDATION_END) == 2
+        assert {e.stream_id for e in events} == {result.stream_id}
+        assert all(e.context == {"s": 1} for e in events)
+        assert budget.available == 10  # the retry's tokens came back with the success
+
+        src = model(WRONG_TYPE)
+        with pytest.raises(l0.AllStreamsExhausted) as caught:
+            await session.structured(User, src)
+        assert src.calls == 3  # two retries paid for, the third refused by the budget
+        assert budget.refused == 1
+        assert [type(e) for e in caught.value.errors] == [SchemaValidationError] * 3
+
+        own: list[Any] = []
+        arr = await session.structured({"type": "array"}, model("[1, 2"), on_event=own.append)
+        assert arr.data == [1, 2]
+        assert EventType.STRUCTURED_AUTO_CORRECT_END in {e.event_type for e in own}
+        assert all(e.stream_id != arr.stream_id for e in events)
+    with pytest.raises(l0.ConfigError, match="async with"):
+        await session.structured(User, model(GOOD))
+
+
+SPEC = json.loads((Path(__file__).parent / "canonical-spec.json").read_text(encoding="utf-8"))
+
+
+async def test_structured_events_carry_the_canonical_fields(zero_backoff: None) -> None:
+    """Every STRUCTURED_* type is emitted, and on the wire each carries its canonical
+    (camelCase) fields: all the required ones, nothing outside the spec."""
+    events: list[Any] = []
+    await structured(User, model("no json here", f"```json\n{WRONG_TYPE}\n```", GOOD),
+                     on_event=events.append)  # fmt: skip
+    shapes = SPEC["monitoring"]["observabilityEvents"]
+    spec, base = shapes["events"], set(shapes["baseShape"])
+    emitted = {e.event_type.value for e in events if e.event_type in STRUCTURED}
+    assert emitted == {t.value for t in STRUCTURED} == {n for n in spec if "STRUCTURED_" in n}
+    for event in events:
+        if event.event_type not in STRUCTURED:
+            continue
+        wire = json.loads(l0.events.encode_event(event))
+        fields = spec[event.event_type.value]["fields"]
+        required = {f["name"] for f in fields if f["required"]}
+        assert required <= set(wire), event
+        assert set(wire) <= base | {f["name"] for f in fields}, event

@@ -188,7 +188,8 @@ def test_msgspec_issues_have_canonical_codes_and_paths(
     )
     assert caught.value.schema_name == "Order"
     assert caught.value.value == data
-    assert caught.value.code == l0.ErrorCode.INVALID_JSON
+    assert caught.value.code is l0.ErrorCode.SCHEMA_VALIDATION_FAILED
+    assert caught.value.category is l0.ErrorCategory.CONTENT
     assert isinstance(caught.value, l0.L0Error)
 
 

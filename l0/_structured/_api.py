@@ -18,6 +18,7 @@ from l0._structured._schema import Schema
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from l0._runtime._api import Session
     from l0._runtime._options import Factory, RunOptions
     from l0._runtime._stream import Stream
     from l0._state import State
@@ -29,6 +30,7 @@ __all__ = [
     "prepare",
     "structured",
     "structured_array",
+    "structured_in",
     "structured_object",
 ]
 
@@ -239,6 +241,37 @@ async def structured(
         on_validation_error=on_validation_error,
         on_auto_correct=on_auto_correct,
         options=options,
+    )
+    return await collect(job, created)
+
+
+async def structured_in(
+    session: Session,
+    schema: Any,
+    stream: Factory,
+    *,
+    auto_correct: bool,
+    strict_mode: bool,
+    reask: bool,
+    on_validation_error: Callable[..., Any] | None,
+    on_auto_correct: Callable[..., Any] | None,
+    options: Mapping[str, Any],
+) -> StructuredResult[Any]:
+    """:func:`structured` inside ``session`` (what :meth:`l0.Session.structured` runs): the
+    stream starts from the session's defaults and closes with it, and the session's callbacks
+    (its ``on_event``...) are wrapped like the call's own, so the ``STRUCTURED_*`` events and
+    the callbacks reach them in lifecycle order."""
+    job, created = prepare(
+        schema,
+        stream,
+        auto_correct=auto_correct,
+        strict_mode=strict_mode,
+        reask=reask,
+        on_validation_error=on_validation_error,
+        on_auto_correct=on_auto_correct,
+        options=options,
+        runner=session.run,
+        callback_defaults=session.defaults.callbacks,
     )
     return await collect(job, created)
 

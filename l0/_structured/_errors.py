@@ -4,7 +4,8 @@
 
     L0Error
     └── StructuredError                  base of structured-output failures
-        └── InvalidJSON (…, ValueError)  INVALID_JSON: text that cannot be healed into JSON
+        ├── InvalidJSON (…, ValueError)  INVALID_JSON: text that cannot be healed into JSON
+        └── SchemaValidationError        SCHEMA_VALIDATION_FAILED (see _validation.py)
 
 """
 

@@ -5,7 +5,8 @@
     L0Error
     └── StructuredError
         ├── InvalidJSON (…, ValueError)            INVALID_JSON: no JSON, even after healing
-        └── SchemaValidationError (…, ValueError)  the JSON does not match the schema: .issues
+        └── SchemaValidationError (…, ValueError)  SCHEMA_VALIDATION_FAILED: the JSON does not
+                                                   match the schema; .issues says how
 
 An issue has the canonical shape of ``toolCallSchemaValidation.validationErrorShape``: a
 ``code`` (one of :data:`IssueCode`), a ``message``, the ``path`` to the offending value, and
@@ -20,6 +21,7 @@ from typing import Any, Literal, TypeAlias
 
 import msgspec
 
+from l0._errors import ErrorCode
 from l0._structured._errors import StructuredError
 from l0._structured._heal import Correction
 
@@ -115,7 +117,8 @@ def _describe(issues: Sequence[ValidationIssue]) -> str:
 
 
 class SchemaValidationError(StructuredError, ValueError):
-    """The output is JSON, but not the JSON the schema asks for.
+    """The output is JSON, but not the JSON the schema asks for (code
+    ``SCHEMA_VALIDATION_FAILED``, category ``content``, retryable).
 
     Attributes:
         issues: every :class:`ValidationIssue` found (at least one).
@@ -124,6 +127,8 @@ class SchemaValidationError(StructuredError, ValueError):
         output: the model's output the JSON came from.
         corrections: the repairs healing made to ``output`` before it decoded.
     """
+
+    default_code = ErrorCode.SCHEMA_VALIDATION_FAILED
 
     def __init__(
         self,
