@@ -31,7 +31,13 @@ from l0.adapters._errors import (
     status_error,
     transport_error,
 )
-from l0.adapters._openai import OpenAIAdapter, convert_chunk, convert_sse_event, map_openai_error
+from l0.adapters._openai import (
+    OpenAIAdapter,
+    convert_chunk,
+    convert_sse_event,
+    map_openai_error,
+    plain_text,
+)
 from l0.adapters._sse import ServerSentEvent
 from l0.testing import (
     Drop,
@@ -494,3 +500,48 @@ def test_sdk_objects_are_read_without_attribute_misses() -> None:
     assert isinstance(out, list)
     assert out[1] == "hi"
     assert out[0].payload == "think"  # pyright: ignore[reportAttributeAccessIssue]
+
+
+# -- the fast lane for plain text deltas --------------------------------------------------------
+
+_USAGE = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+_TWO = {"index": 1, "delta": {"content": "b"}, "finish_reason": None}
+_ZERO = {"index": 0, "delta": {"content": "a"}, "finish_reason": None}
+_PLAIN_CASES: list[tuple[dict[str, Any], bool]] = [
+    (chunk({"content": "Hello"}), True),
+    (chunk({"content": "Hi", "role": "assistant"}), True),
+    (chunk({"content": ""}), False),
+    (chunk({"role": "assistant"}), False),
+    (chunk({"content": "end"}, finish="stop"), False),
+    (chunk({"content": "x", "refusal": "no"}), False),
+    (chunk({"content": "x", "tool_calls": [{"index": 0, "function": {"arguments": "{"}}]}), False),
+    (chunk({"content": "x", "function_call": {"name": "f", "arguments": ""}}), False),
+    (chunk({"content": "x", "reasoning_content": "hmm"}), False),
+    (chunk({"content": "x"}, usage=_USAGE), False),
+    (chunk({"content": "x"}, error={"message": "boom"}), False),
+    (chunk(None), False),
+    ({**chunk({"content": "a"}), "choices": [_TWO, _ZERO]}, False),
+    ({**chunk({"content": "a"}), "choices": [_TWO]}, False),
+]
+
+
+@pytest.mark.parametrize(("data", "plain"), _PLAIN_CASES)
+def test_plain_text_reads_exactly_what_convert_gives(data: dict[str, Any], plain: bool) -> None:
+    """``plain_text`` (the token path's fast lane for SDK chunks) gives a text only for chunks
+    that are nothing but a text delta, and then exactly what the full conversion gives."""
+    openai = pytest.importorskip("openai")
+    from openai._models import construct_type  # noqa: PLC0415
+    from openai.types.chat import ChatCompletionChunk  # noqa: PLC0415
+
+    del openai
+    full = {"created": 0, "model": "m", **data}
+    for item in (
+        ChatCompletionChunk.model_validate(full),
+        construct_type(type_=ChatCompletionChunk, value=full),  # how the SDK builds them
+    ):
+        text = plain_text(item)
+        assert (text is not None) == plain
+        if text is not None:
+            assert convert_chunk(item) == text
+    assert plain_text(full) is None  # a dict takes the full conversion
+    assert plain_text("text") is None

@@ -46,7 +46,9 @@ class Guard:
         self.scope: anyio.CancelScope | None = None
 
 
-def pump_items(source: Any, direct: bool) -> Generator[Any, Any, None]:
+def pump_items(
+    source: Any, direct: bool, text_of: Callable[[Any], str | None] | None = None
+) -> Generator[Any, Any, None]:
     """Reads ``source`` for one attempt, one item per step.
 
     It awaits the source's ``__anext__`` with ``yield from``, so whatever the read hands the
@@ -55,8 +57,20 @@ def pump_items(source: Any, direct: bool) -> Generator[Any, Any, None]:
     what a loop waits on (asyncio: ``None`` or a future; trio: its trap objects). The end of
     the source and its errors are raised out of ``send``. Driving this generator costs less
     per item than stepping each ``__anext__`` by hand (no ``StopIteration`` per item).
+
+    With ``text_of`` (an adapter's ``plain_text``), every item goes through it: an item that
+    is plain text comes out as its ``str``, any other item (a ``str`` included) wrapped.
     """
     item: object
+    if text_of is not None:
+        anext = cast(
+            "Callable[[object], Awaitable[object]]",
+            type(cast("AsyncIterator[object]", source)).__anext__,
+        )
+        while True:
+            item = yield from anext(source).__await__()
+            text = text_of(item)
+            yield (item,) if text is None else text
     if direct:
         # An async generator's asend object is its own iterator; the bound asend(None) is the
         # cheapest way to get one (cheaper than type(source).__anext__(source)).

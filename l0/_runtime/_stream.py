@@ -316,15 +316,16 @@ class _Lifecycle:
                 convert = adapter.convert
                 tap = self.raw_tap
                 # Text items go straight to the engine unless something must see each one.
-                fast_text = (
-                    adapter.text_items
-                    and on_token is None
+                fast = (
+                    on_token is None
                     and tap is None
                     and not engine.resuming
                     and self.recorder is None  # a recording engine sees every text delta
                 )
+                text_of = type(adapter).plain_text if fast and not adapter.text_items else None
+                fast_text = fast and (adapter.text_items or text_of is not None)
                 guard = self.guard
-                pump = pump_items(source, isinstance(source, AsyncGeneratorType))
+                pump = pump_items(source, isinstance(source, AsyncGeneratorType), text_of)
                 step: Callable[[None], object] = pump.send
                 outcome: Any = None
                 while True:
@@ -362,12 +363,16 @@ class _Lifecycle:
                         outcome = exc
                         break
                     # An item that is not plain text, or that something must see first.
+                    # (A bare str from a plain_text pump is text it extracted, after a wait.)
+                    extracted = text_of is not None and type(value) is str
                     item = cast("tuple[object]", value)[0] if type(value) is tuple else value
                     if tap is not None:
                         tap.append(item)
-                    if adapter.text_items and isinstance(item, str) and not engine.resuming:
+                    if extracted or (
+                        adapter.text_items and isinstance(item, str) and not engine.resuming
+                    ):
                         if item:
-                            token = on_text(item)
+                            token = on_text(cast("str", item))
                             if engine.outbox:
                                 await self._flush()
                                 if engine.failure is not None:

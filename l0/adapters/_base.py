@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, ClassVar, Union
 
 import msgspec
@@ -63,6 +63,10 @@ class Adapter:
       truncated (a failure); if false, a clean end of iteration means it finished.
     * ``text_items``: if true, raw ``str`` items are text deltas and skip :meth:`convert`
       (the fast path of the built-in adapters); if false, every item goes through it.
+    * ``plain_text``: optional, a function of one raw item: its text if the item is nothing
+      but a plain text delta (then :meth:`convert` would give exactly that string), else
+      ``None``. Such items take the token path's fast lane, like ``text_items`` strings; it
+      must be much cheaper than :meth:`convert` to be worth having.
     * :meth:`detect`: does this adapter handle ``obj``? Decide by type, cheaply.
     * :meth:`open`: the async iterator of raw provider items (closed by l0 with ``aclose()`` if
       it has one).
@@ -76,6 +80,7 @@ class Adapter:
     backends: ClassVar[frozenset[str] | None] = None
     requires_finish: ClassVar[bool] = False
     text_items: ClassVar[bool] = False
+    plain_text: ClassVar[Callable[[Any], str | None] | None] = None
 
     def detect(self, obj: object) -> bool:
         """Whether this adapter can read ``obj``."""

@@ -12,7 +12,8 @@ It checks what the runtime relies on, without an event loop or a network:
 * :meth:`~l0.adapters.Adapter.convert` is pure: the same sample gives the same chunks twice, the
   sample is not changed, nothing is awaited, only l0 chunks come out, and it raises nothing but
   :class:`~l0.L0Error`; with ``text_items`` a ``str`` converts to itself (the runtime skips
-  ``convert`` for text, so both paths must agree);
+  ``convert`` for text, so both paths must agree); with ``plain_text``, every sample it gives a
+  text for converts to exactly that text, and it never raises;
 * with ``requires_finish``, some sample converts to a :class:`~l0.adapters.Finish` (give a
   whole stream's worth of samples: otherwise every stream would read as truncated);
 * :meth:`~l0.adapters.Adapter.map_error` returns ``None`` or an :class:`~l0.L0Error` for any
@@ -232,6 +233,22 @@ def _check_convert(adapter: Adapter, samples: Sequence[object], report: _Report)
                 report.fail(
                     f"text_items is set but convert('text') gives {same!r}: the runtime skips "
                     "convert for str items, so both paths must agree"
+                )
+    plain_text = type(adapter).plain_text
+    if plain_text is not None:
+        for index, sample in enumerate(samples):
+            try:
+                text = plain_text(sample)
+            except Exception as exc:
+                report.fail(f"plain_text(sample {index}) raised {type(exc).__name__}")
+                continue
+            if text is None:
+                continue
+            converted = _convert_once(adapter, sample, report)
+            if converted != [text]:
+                report.fail(
+                    f"plain_text(sample {index}) gives {text!r} but convert gives {converted!r}:"
+                    " the runtime skips convert for what plain_text reads, so both must agree"
                 )
     if adapter.requires_finish and samples and not finished:
         report.fail(
