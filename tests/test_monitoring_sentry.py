@@ -16,7 +16,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 import l0
-from l0.monitoring import Sentry
+from l0.monitoring import Logging, Sentry, combine
 from tests._sources import Raise, Script, Stall, boom, collect_until_error, paced
 
 SECRET = "s3cr3t-payload"
@@ -154,6 +154,49 @@ async def test_final_error_is_captured_once_with_context_and_breadcrumbs(
     assert all(status_of(s) == "internal_error" for s in attempts)
 
 
+async def test_retry_then_fallback_then_success(
+    client: Any, transport: Recording, zero_backoff: None
+) -> None:
+    """A network retry, a fallback, then an answer: one transaction (ok) with an attempt span
+    per attempt, the fallback's model as the response model, and no error event."""
+    sink = Sentry(client, scope_breadcrumbs=True)
+    primary = Script([Raise(lambda: l0.NetworkError("reset"))])
+    with sentry_sdk.isolation_scope() as isolation, sentry_sdk.new_scope() as scope:
+        isolation.clear_breadcrumbs()  # where add_breadcrumb puts them; other tests' too
+        scope.set_client(client)
+        text = await l0.run(
+            primary,
+            fallbacks=[Script(paced("a", "b"))],
+            retry=l0.Retry(attempts=1, max_retries=1),
+            on_event=sink,
+            context={**CONTEXT, "fallback_models": ["gpt-4o-mini"]},
+        ).read()
+        sentry_sdk.capture_message("the app's own event")
+    assert text == "ab"
+    tx = only(transport.payloads("transaction"))
+    trace = tx["contexts"]["trace"]
+    assert trace["status"] == "ok"
+    assert trace["data"]["gen_ai.response.model"] == "gpt-4o-mini"
+    assert (trace["data"]["l0.retries.network"], trace["data"]["l0.fallback.index"]) == (1, 1)
+    attempts = spans_of(tx, "l0.attempt")
+    assert [(s["data"]["l0.source_index"], status_of(s)) for s in attempts] == [
+        (0, "internal_error"),
+        (0, "internal_error"),
+        (1, "ok"),
+    ]
+    assert [s["data"].get("gen_ai.request.model") for s in attempts] == [
+        "gpt-4o",
+        "gpt-4o",
+        "gpt-4o-mini",
+    ]
+    (own,) = transport.payloads("event")  # no error event for the stream: only the app's
+    crumbs = [c["message"] for c in own["breadcrumbs"]["values"]]
+    assert crumbs.count("l0.retry") == 1
+    assert crumbs.count("l0.fallback") == 1
+    assert crumbs[-1] == "l0 stream completed"
+    assert sink.open_streams == 0
+
+
 async def test_abort_is_cancelled_not_an_error(client: Any, transport: Recording) -> None:
     """abort(): the transaction ends as cancelled and nothing is captured as an error."""
     sink = Sentry(client)
@@ -201,14 +244,14 @@ async def test_current_scope_and_parent_transaction(client: Any, transport: Reco
 
 async def test_scope_breadcrumbs_reach_your_own_events(client: Any, transport: Recording) -> None:
     """With scope_breadcrumbs=True the lifecycle is in the scope for your own captures."""
-    with sentry_sdk.new_scope() as scope:
+    with sentry_sdk.isolation_scope() as isolation, sentry_sdk.new_scope() as scope:
+        isolation.clear_breadcrumbs()  # where add_breadcrumb puts them; other tests' too
         scope.set_client(client)
         await l0.run(Script(["x"]), on_event=Sentry(scope_breadcrumbs=True)).read()
         sentry_sdk.capture_message("later, in the app")
     event = only(transport.payloads("event"))
     crumbs = [c["message"] for c in event["breadcrumbs"]["values"]]
-    assert crumbs[0].startswith("l0 stream started")
-    assert crumbs[-1] == "l0 stream completed"
+    assert crumbs == ["l0 stream started: chat", "l0 stream completed"]
 
 
 async def test_capture_errors_off(client: Any, transport: Recording) -> None:
@@ -275,3 +318,39 @@ async def test_consumer_cancellation_finishes_the_transaction(
                 scope.cancel()
     assert only(transport.payloads("transaction"))["contexts"]["trace"]["status"] == "cancelled"
     assert sink.open_streams == 0
+
+
+@pytest.mark.parametrize("order", ["logging-first", "sentry-first"])
+async def test_a_logged_failure_is_not_captured_twice(order: str) -> None:
+    """With Sentry's logging integration on, the Logging sink's ERROR record of a failure the
+    Sentry sink captures is not a second event (in either order); without a capturing Sentry
+    sink on the stream, the integration still reports the record."""
+    from sentry_sdk.integrations.logging import LoggingIntegration  # noqa: PLC0415
+
+    transport = Recording()
+    client = sentry_sdk.Client(
+        dsn="http://public@sentry.invalid/1",
+        transport=transport,
+        default_integrations=False,
+        integrations=[LoggingIntegration()],
+    )
+    sinks = [Logging(), Sentry()]
+    if order == "sentry-first":
+        sinks.reverse()
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_client(client)
+            for sink in (
+                combine(*sinks),
+                Logging(),
+                combine(Logging(), Sentry(capture_errors=False)),
+            ):
+                with pytest.raises(l0.AllStreamsExhausted):
+                    await l0.run(Script([Raise(boom)]), retry=None, on_event=sink).read()
+    finally:
+        client.close()
+    events = transport.payloads("event")
+    assert [e.get("logger") for e in events] == ["l0"] * 3
+    messages = [e.get("message") or e["logentry"]["formatted"] for e in events]
+    assert messages[0] == "l0 stream failed: STREAM_ERROR"  # the Sentry sink's own
+    assert all("failed: STREAM_ERROR (provider" in m for m in messages[1:])  # the records

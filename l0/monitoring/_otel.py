@@ -1,12 +1,12 @@
 """OpenTelemetry traces and metrics from the observability events (extra ``l0[otel]``).
 
-Spans and metrics follow the OpenTelemetry GenAI semantic conventions (status: development),
-from the ``gen_ai`` registry as of semantic-conventions 1.41 / semantic-conventions-genai
-0.1: ``gen_ai.provider.name`` (never the deprecated ``gen_ai.system``),
-``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk`` and the client metrics
-``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
+Spans and metrics follow the OpenTelemetry GenAI semantic conventions (status: development) as
+published on opentelemetry.io (``gen-ai-spans``, ``gen-ai-metrics``; the ``gen_ai`` registry
+of semantic-conventions-genai): ``gen_ai.provider.name`` (never the deprecated
+``gen_ai.system``), ``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk``, and the
+client metrics ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
 ``gen_ai.client.operation.time_to_first_chunk`` and
-``gen_ai.client.operation.time_per_output_chunk``.
+``gen_ai.client.operation.time_per_output_chunk``, with the bucket boundaries they advise.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["OpenTelemetry"]
 
 _SCOPE = "l0"
-# The bucket boundaries the conventions advise (seconds, and tokens).
+# The bucket boundaries the conventions advise: one set for the three durations (operation,
+# time to first chunk, time per output chunk), one for token counts.
 _SECONDS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
-_PER_CHUNK = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 _TOKENS = (
     1,
     4,
@@ -144,7 +144,7 @@ class OpenTelemetry(Tracer["Span", "Span"]):
             "gen_ai.client.operation.time_per_output_chunk",
             "s",
             "Time per output chunk after the first (the stream's mean).",
-            _PER_CHUNK,
+            _SECONDS,
         )
         self._counters: dict[str, Counter] = {
             "retry": meter.create_counter(

@@ -1,11 +1,19 @@
-"""Sentry breadcrumbs, one transaction (or span) per stream, and final errors (``l0[sentry]``)."""
+"""Sentry breadcrumbs, one transaction (or span) per stream, and final errors (``l0[sentry]``).
+
+A failure is captured once: by this sink. The ``ERROR`` record the :class:`~l0.monitoring.Logging`
+sink writes for the same failure would otherwise become a second event through Sentry's logging
+integration; a global event processor, installed with the first sink, drops those records'
+events for the streams a sink captures.
+"""
 
 from __future__ import annotations
 
 import collections
 import contextlib
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+import logging
+import weakref
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from l0._errors import FeatureNotEnabled
 from l0.monitoring._info import StreamInfo
@@ -20,6 +28,8 @@ __all__ = ["Sentry"]
 
 _ORIGIN = "auto.ai.l0"
 _TIMEOUT_CODES = frozenset({"INITIAL_TOKEN_TIMEOUT", "INTER_TOKEN_TIMEOUT", "TOTAL_TIMEOUT"})
+_RECENT = 1024
+"""How many captured stream ids a sink remembers, to recognize their log records."""
 _LEVELS = {
     "l0.retry": "warning",
     "l0.fallback": "warning",
@@ -52,7 +62,9 @@ class Sentry(Tracer[_Stream, "Span | None"]):
       ``deadline_exceeded``, ``cancelled``). Sentry's own sampling applies.
     * **Errors**: a stream that finally fails is captured once (not once per retry), with the
       stream's facts (context ``l0``), your context (``l0.context``), tags for the error code,
-      category and model, and a link to the stream's trace. Aborts are not errors.
+      category and model, and a link to the stream's trace. Aborts are not errors. The
+      ``ERROR`` record a :class:`~l0.monitoring.Logging` sink writes for that failure is not
+      turned into a second event by Sentry's logging integration.
 
     Args:
         client: a ``sentry_sdk.Client`` to report to; by default the current scope's client
@@ -71,6 +83,10 @@ class Sentry(Tracer[_Stream, "Span | None"]):
 
     .. versionadded:: 0.1
     """
+
+    _live: ClassVar[weakref.WeakSet[Sentry]] = weakref.WeakSet()
+    """The sinks alive, which the duplicate filter asks."""
+    _filter_installed: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -103,6 +119,38 @@ class Sentry(Tracer[_Stream, "Span | None"]):
         self.capture_errors = capture_errors
         self.scope_breadcrumbs = scope_breadcrumbs
         self.max_breadcrumbs = max_breadcrumbs
+        self._captured: dict[str, None] = {}
+        if not Sentry._filter_installed:
+            from sentry_sdk.scope import add_global_event_processor  # noqa: PLC0415
+
+            add_global_event_processor(Sentry._drop_logged_failure)  # pyright: ignore[reportArgumentType]
+            Sentry._filter_installed = True
+        Sentry._live.add(self)
+
+    def _reports_failure_of(self, stream_id: str) -> bool:
+        """Whether this sink captures (or has captured) the failure of ``stream_id``."""
+        if not self.capture_errors:
+            return False
+        return stream_id in self._captured or self._table.get(stream_id) is not None
+
+    @staticmethod
+    def _drop_logged_failure(
+        event: dict[str, Any], hint: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Drop the event Sentry's logging integration makes of the Logging sink's record of
+        a stream's final failure, when a Sentry sink captures that failure itself."""
+        record = hint.get("log_record") if hint else None
+        if (
+            not isinstance(record, logging.LogRecord)
+            or getattr(record, "l0_event", None) != "ERROR"
+            or getattr(record, "l0_recovery", None) != "halt"
+        ):
+            return event
+        stream_id = getattr(record, "l0_stream_id", None)
+        if not isinstance(stream_id, str):
+            return event
+        sinks = list(Sentry._live)
+        return None if any(sink._reports_failure_of(stream_id) for sink in sinks) else event
 
     @contextlib.contextmanager
     def _scope(self) -> Generator[Scope, None, None]:
@@ -291,6 +339,10 @@ class Sentry(Tracer[_Stream, "Span | None"]):
         }
         if not self.scope_breadcrumbs:
             event["breadcrumbs"] = {"values": list(stream.crumbs)}
+        captured = self._captured
+        captured[info.stream_id] = None
+        if len(captured) > _RECENT:
+            del captured[next(iter(captured))]
         with self._scope() as scope:
             scope.capture_event(event)  # pyright: ignore[reportArgumentType] - a plain Event dict
 
