@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from l0._events._observability import FailureType
 
@@ -181,6 +181,20 @@ class L0Error(Exception):
         self.network_retry_count: int | None = None
         self.fallback_index: int | None = None
         self.context: Mapping[str, Any] | None = None
+        self._detail: str | None = None
+
+    @property
+    def detail(self) -> str | None:
+        """What the exception behind this error, the provider or the source said, which
+        :attr:`message` leaves out: it may quote a prompt, the output or a URL with a key, and
+        l0's messages go to logs and telemetry. ``None`` if nothing more was said. Monitoring
+        sinks record it only with ``record_content=True``.
+        """
+        return self._detail if self._detail is not None else _said(self)
+
+    @detail.setter
+    def detail(self, value: str | None) -> None:
+        self._detail = value
 
     @property
     def category(self) -> ErrorCategory:
@@ -332,6 +346,26 @@ class StreamClosed(L0Error):
     """The stream was used after it was closed."""
 
     default_code = ErrorCode.STREAM_CLOSED
+
+
+def _said(error: L0Error) -> str | None:
+    """What the exception behind ``error`` (or the provider) said: the cause's text, or the
+    message of the provider's error body."""
+    if isinstance(error, AllStreamsExhausted) and error.errors:
+        return error.errors[-1].detail
+    cause = error.__cause__
+    if cause is not None:
+        text = str(cause)
+        return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+    body = getattr(error, "body", None)
+    if isinstance(body, Mapping):
+        inner: Any = cast("Mapping[str, Any]", body).get("error", body)
+        message: Any = (
+            cast("Mapping[str, Any]", inner).get("message") if isinstance(inner, Mapping) else None
+        )
+        if isinstance(message, str) and message:
+            return message
+    return None
 
 
 class AllStreamsExhausted(L0Error):

@@ -186,7 +186,8 @@ async def test_client_errors_are_not_retried(
     (error,) = caught.value.errors
     assert isinstance(error, ProviderError)
     assert (error.status_code, error.retryable) == (status, False)
-    assert "nope" in str(error)
+    assert "nope" not in str(error)  # the provider's words are the detail, not the message
+    assert "nope" in (error.detail or "")
     assert len(l0_server.requests) == 1
 
 

@@ -78,8 +78,8 @@ async def test_every_candidate_failing_raises_all_streams_exhausted_with_each_er
         await race([first, second], retry=None)
     errors = info.value.errors
     assert len(errors) == 2
-    assert "first" in str(errors[0])
-    assert "second" in str(errors[1])
+    assert "first" in (errors[0].detail or "")
+    assert "second" in (errors[1].detail or "")
     assert first.all_closed
     assert second.all_closed
 

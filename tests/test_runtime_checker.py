@@ -203,7 +203,7 @@ async def test_callback_events_have_the_canonical_fields() -> None:
     ends = rec.of(EventType.GUARDRAIL_CALLBACK_END)
     assert [(e.rule_id, e.success) for e in ends] == [("ok", True), ("broken", False)]
     assert ends[1].error is not None
-    assert "bug in a rule" in ends[1].error
+    assert ends[1].error == "RuntimeError"  # the type: its message may quote content
 
 
 async def _raise_at_w5(stream: l0.Stream) -> None:

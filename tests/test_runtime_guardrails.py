@@ -127,7 +127,7 @@ async def test_a_rule_that_raises_fails_the_attempt_not_the_process(zero_backoff
     _events, error = await collect_until_error(stream)
     assert isinstance(error, l0.AllStreamsExhausted)
     assert isinstance(error.errors[-1], l0.SourceError)
-    assert "bug in my rule" in str(error.errors[-1])
+    assert "bug in my rule" in (error.errors[-1].detail or "")
 
 
 async def test_async_rules_act_like_sync_ones(zero_backoff: None) -> None:
@@ -172,7 +172,7 @@ async def test_async_completion_rule_and_a_raising_async_rule(zero_backoff: None
                     retry=None, check_intervals=l0.CheckIntervals(guardrails=1))  # fmt: skip
     _events, error = await collect_until_error(stream)
     assert isinstance(error, l0.AllStreamsExhausted)
-    assert "bug in my async rule" in str(error.errors[-1])
+    assert "bug in my async rule" in (error.errors[-1].detail or "")
 
 
 async def test_a_checkpoint_never_includes_rejected_output(zero_backoff: None) -> None:

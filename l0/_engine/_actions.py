@@ -110,7 +110,8 @@ class RuleCall(msgspec.Struct, frozen=True, kw_only=True):
     GUARDRAIL_CALLBACK_START/END with the verdict it belongs to.
 
     ``index`` is the rule's position among the asynchronous rules, ``start`` the runtime's
-    clock when it was called, ``error`` the repr of what it raised (None if it returned).
+    clock when it was called, ``error`` the type name of what it raised (None if it
+    returned; its message may quote content, so it is left out).
     """
 
     index: int

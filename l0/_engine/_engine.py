@@ -323,7 +323,7 @@ class Engine(Recovery):
                 try:
                     found = checks.finish_guardrails(self.state.content)
                 except Exception as exc:  # a user's rule raised
-                    error = SourceError(f"a guardrail rule raised: {exc!r}")
+                    error = SourceError(f"a guardrail rule raised {type(exc).__name__}")
                     error.__cause__ = exc
                     self._fail_now(error)
                 else:

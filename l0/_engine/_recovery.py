@@ -133,7 +133,7 @@ class Recovery(Verdicts):
         error_event = obs.Error(
             ts=self._ts(), stream_id=self.stream_id, context=self.context, error=error.message,
             error_code=error.code.value, failure_type=error.failure_type,
-            recovery_strategy=strategy, policy=policy,
+            recovery_strategy=strategy, policy=policy, detail=error.detail,
         )  # fmt: skip
         if strategy != "halt":
             self.outbox.append(Notice(error_event, "on_error", (error, will_retry, will_fallback)))

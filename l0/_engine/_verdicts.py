@@ -80,7 +80,7 @@ class Verdicts(EngineCore):
         try:
             found = checks.feed_guardrails(self.state._parts)  # pyright: ignore[reportPrivateUsage]
         except Exception as exc:  # a user's rule raised
-            error = SourceError(f"a guardrail rule raised: {exc!r}")
+            error = SourceError(f"a guardrail rule raised {type(exc).__name__}")
             error.__cause__ = exc
             self._fail_now(error)
             return False
@@ -164,7 +164,7 @@ class Verdicts(EngineCore):
         self.async_due = False
         if self.failure is None:
             self._rule_calls(calls)
-        error = SourceError(f"a guardrail rule raised: {exc!r}")
+        error = SourceError(f"a guardrail rule raised {type(exc).__name__}")
         error.__cause__ = exc
         self._fail_now(error)
 

@@ -554,6 +554,10 @@ class Error(ObservabilityEvent, frozen=True, kw_only=True, tag="ERROR"):
     failure_type: FailureType
     recovery_strategy: RecoveryStrategy
     policy: dict[str, Any]
+    detail: str | None = None
+    """l0 only: what the original exception or the provider said (l0's own ``error`` message
+    never quotes it, since it may hold a prompt, output or key). Monitoring sinks record it
+    only with ``record_content=True``."""
 
 
 class Complete(ObservabilityEvent, frozen=True, kw_only=True, tag="COMPLETE"):

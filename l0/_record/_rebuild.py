@@ -64,14 +64,29 @@ OVERRIDABLE: frozenset[str] = frozenset(
 
 
 class Raised(Exception):
-    """Stands for an exception a user's rule or hook raised while recording: same repr."""
+    """Stands for an exception a user's rule or hook raised while recording: same repr, same
+    text, and (through a subclass of that name, see :func:`raised`) same type name."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
+    def __init__(self, text: str, said: str | None = None) -> None:
+        super().__init__(text if said is None else said)
         self.text = text
 
     def __repr__(self) -> str:
         return self.text
+
+
+_KINDS: dict[str, type[Raised]] = {}
+
+
+def raised(text: str, kind: str | None = None, said: str | None = None) -> Raised:
+    """A :class:`Raised` for a recorded exception: ``text`` its repr, ``kind`` its type's name
+    (then the stand-in's class has that name, as l0's messages name it), ``said`` its text."""
+    if kind is None or not kind.isidentifier():
+        return Raised(text, said)
+    cls = _KINDS.get(kind)
+    if cls is None:
+        cls = _KINDS[kind] = type(kind, (Raised,), {"__module__": __name__})
+    return cls(text, said)
 
 
 class Answers:
@@ -167,7 +182,7 @@ class _ReplayChecks(Checks):
             return ()
         answer = queue.popleft()
         if answer.raised is not None:
-            raise Raised(answer.raised)
+            raise raised(answer.raised, answer.kind, answer.said)
         return answer.found
 
     def feed_guardrails(self, parts: list[str]) -> Sequence[GuardrailViolation] | None:

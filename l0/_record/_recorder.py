@@ -115,7 +115,9 @@ class _RecordingChecks(Checks):
         try:
             found = super().feed_guardrails(parts)
         except Exception as exc:
-            self._log.append(Guard(op="feed", raised=repr(exc)))
+            self._log.append(
+                Guard(op="feed", raised=repr(exc), kind=type(exc).__name__, said=str(exc))
+            )
             raise
         if found is not None:
             self._log.append(Guard(op="feed", found=list(found)))
@@ -127,7 +129,9 @@ class _RecordingChecks(Checks):
         try:
             found = super().finish_guardrails(text)
         except Exception as exc:
-            self._log.append(Guard(op="finish", raised=repr(exc)))
+            self._log.append(
+                Guard(op="finish", raised=repr(exc), kind=type(exc).__name__, said=str(exc))
+            )
             raise
         self._log.append(Guard(op="finish", found=list(found)))
         return found
@@ -346,7 +350,10 @@ class RecordingEngine(Engine):
             super().async_verdict(found, calls)
 
     def async_failed(self, exc: Exception, calls: Sequence[RuleCall] = ()) -> None:
-        with self._input(AsyncFailed(raised=repr(exc), calls=list(calls))):
+        record = AsyncFailed(
+            raised=repr(exc), calls=list(calls), kind=type(exc).__name__, said=str(exc)
+        )
+        with self._input(record):
             super().async_failed(exc, calls)
 
 

@@ -27,7 +27,7 @@ from l0._engine._engine import Action, Fail
 from l0._errors import L0Error
 from l0._events._observability import ObservabilityEvent
 from l0._events._stream import StreamEvent
-from l0._record._rebuild import OVERRIDABLE, Answers, Raised, build_engine
+from l0._record._rebuild import OVERRIDABLE, Answers, build_engine, raised
 from l0._record._schema import (
     Abort,
     Admit,
@@ -249,7 +249,7 @@ class _Driver:
         elif kind is AsyncFailed:
             if not self.guard_live:
                 failed = cast("AsyncFailed", record)
-                engine.async_failed(Raised(failed.raised), failed.calls)
+                engine.async_failed(raised(failed.raised, failed.kind, failed.said), failed.calls)
         elif kind is TimedOut:
             if self.deadlines and now < self.deadline:
                 self.stopped = (

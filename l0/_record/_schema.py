@@ -136,6 +136,7 @@ class ErrorRecord(msgspec.Struct, frozen=True, kw_only=True):
     violations: list[GuardrailViolation] | None = None
     errors: list[ErrorRecord] | None = None
     cause: str | None = None
+    detail: str | None = None
 
 
 class Header(Record, frozen=True, kw_only=True, tag="head"):
@@ -256,6 +257,9 @@ class AsyncFailed(Record, frozen=True, kw_only=True, tag="afailed"):
 
     raised: str
     calls: list[RuleCall] = msgspec.field(default_factory=list[RuleCall])
+    kind: str | None = None
+    """The type name of what it raised; ``said``, its text."""
+    said: str | None = None
     """How each rule's call went, the raising one last."""
 
 
@@ -267,11 +271,14 @@ class Clock(Record, frozen=True, kw_only=True, tag="clock"):
 
 class Guard(Record, frozen=True, kw_only=True, tag="guard"):
     """Answer: the synchronous guardrail rules' verdict on new output (``feed``) or at the end
-    (``finish``); ``raised`` is the repr of what a rule raised instead."""
+    (``finish``); ``raised`` is the repr of what a rule raised instead (``kind`` its type's
+    name, ``said`` its text)."""
 
     op: Literal["feed", "finish"]
     found: list[GuardrailViolation] = msgspec.field(default_factory=list[GuardrailViolation])
     raised: str | None = None
+    kind: str | None = None
+    said: str | None = None
 
 
 class Drift(Record, frozen=True, kw_only=True, tag="drift"):
@@ -440,6 +447,7 @@ def error_record(error: L0Error) -> ErrorRecord:
         violations=violations,
         errors=errors,
         cause=repr(cause) if cause is not None else None,
+        detail=error.detail,
     )
 
 
@@ -477,6 +485,7 @@ def error_from_record(record: ErrorRecord) -> L0Error:
     for name, value in extra.items():
         with contextlib.suppress(AttributeError):
             setattr(error, name, value)
+    error.detail = record.detail
     return error
 
 

@@ -58,7 +58,13 @@ async def call_rules(
         except Exception as exc:  # a user's rule raised: the attempt fails (see apply)
             spent = (clock() - start) * 1000
             calls.append(
-                RuleCall(index=index, rule_id=name, start=start, duration_ms=spent, error=repr(exc))
+                RuleCall(
+                    index=index,
+                    rule_id=name,
+                    start=start,
+                    duration_ms=spent,
+                    error=type(exc).__name__,
+                )
             )
             return exc, tuple(calls)
         calls.append(

@@ -21,21 +21,26 @@ def _convert_dict(item: Mapping[str, Any]) -> Chunk | None:
     if kind == "token" or (kind is None and ("text" in item or "value" in item)):
         text = item.get("value", item.get("text"))
         if not isinstance(text, str):
-            raise InvalidStream(f"token dict without a string value: {item!r}")
+            raise InvalidStream(
+                f"token dict without a string value (keys {sorted(map(str, item))})"
+            )
         return text
     if kind in {"complete", "done"}:
         reason = item.get("reason")
         return Finish(reason=reason if isinstance(reason, str) else "stop")
     if kind == "error":
-        message = item.get("error", item.get("message", "error event from the source"))
-        return Fault(error=SourceError(f"the source sent an error event: {message}"))
+        error = SourceError("the source sent an error event")
+        said = item.get("error", item.get("message"))
+        if said is not None:
+            error.detail = str(said)  # not in the message: it may quote content
+        return Fault(error=error)
     if kind in _SOURCE_TYPES:
         try:
             event: StreamEvent = msgspec.convert(dict(item), SourceEvent)
         except msgspec.ValidationError as exc:
             raise InvalidStream(f"malformed {kind} event dict: {exc}") from exc
         return event
-    raise InvalidStream(f"unrecognised event dict (type={kind!r}): {item!r}")
+    raise InvalidStream(f"unrecognised event dict (type={kind!r}, keys {sorted(map(str, item))})")
 
 
 def convert_item(item: Any) -> Chunk | None:

@@ -215,7 +215,8 @@ def status_error(
         text = payload.get("message") if payload is not None else None
         message = text if isinstance(text, str) and text else "the provider returned an error"
     where = f"{provider}: " if provider else ""
-    text = f"{where}HTTP {status}: {message}"
+    # The provider's message stays in ``body`` (and the cause): it may quote the request.
+    text = f"{where}HTTP {status}{_kind(error_type, error_code)}"
     retry_after = retry_after_from(headers)
     common: dict[str, Any] = {
         "status_code": status,
@@ -250,6 +251,12 @@ def _error_object(body: Any) -> dict[str, Any] | None:
     if isinstance(inner, Mapping):
         return dict(cast("Mapping[str, Any]", inner))
     return dict(mapping)
+
+
+def _kind(error_type: str | None, error_code: str | None) -> str:
+    """`` (type, code)`` for a message: what kind of error the provider said it was."""
+    named = [name for name in (error_type, error_code) if name]
+    return f" ({', '.join(dict.fromkeys(named))})" if named else ""
 
 
 def _field(payload: Mapping[str, Any] | None, name: str) -> str | None:
@@ -292,7 +299,7 @@ def payload_error(payload: Any, *, provider: str | None = None) -> ProviderError
         "error_code": error_code,
         "body": payload,
     }
-    text = f"{where}error event in the stream: {message}"
+    text = f"{where}error event in the stream{_kind(error_type, error_code)}"
     if kinds & _RATE_LIMIT_KINDS:
         return ProviderError(text, retryable=True, retry_reason="rate_limit",
                              failure_type="network", counts_toward_limit=False,
@@ -315,12 +322,12 @@ def transport_error(exc: BaseException) -> L0Error | None:
         if module is None:
             continue
         if isinstance(exc, module.TimeoutException):
-            err = NetworkError(f"network timeout: {type(exc).__name__}: {exc}")
+            err = NetworkError(f"network timeout: {type(exc).__name__}")
             err.failure_type = "timeout"
             err.retry_reason = "timeout"
             return err
         if isinstance(exc, module.TransportError):
-            return NetworkError(f"network error: {type(exc).__name__}: {exc}")
+            return NetworkError(f"network error: {type(exc).__name__}")
         if isinstance(exc, module.HTTPStatusError):
             response: Any = getattr(exc, "response", None)
             status: int = response.status_code

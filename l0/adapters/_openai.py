@@ -263,8 +263,7 @@ def convert_sse_event(event: ServerSentEvent) -> Chunk | list[Chunk] | None:
         stripped = data.strip()
         if not stripped or stripped == "[DONE]":
             return None
-        shown = data if len(data) <= 200 else data[:200] + "..."
-        error = StreamProtocolError(f"malformed data line in the event stream ({exc}): {shown!r}")
+        error = StreamProtocolError(f"malformed data line in the event stream ({exc})")
         error.__cause__ = exc
         return Fault(error=error)
     return _from_attrs(wire)

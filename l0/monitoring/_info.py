@@ -168,7 +168,13 @@ class StreamInfo:
         """Take the classification (and, if allowed, the message) of an ERROR event."""
         self.error_code = event.error_code or "_OTHER"
         self.failure_type = event.failure_type
-        self.error_text = event.error if record_content else None
+        self.error_text = error_text(event) if record_content else None
+
+
+def error_text(event: obs.Error) -> str:
+    """An ERROR event's message with what the original exception said (``detail``): for the
+    sinks to record only with ``record_content=True``."""
+    return f"{event.error}: {event.detail}" if event.detail else event.error
 
 
 def _int(value: object) -> int | None:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from l0._events import _observability as obs
+from l0.monitoring._info import error_text
 from l0.monitoring._sink import category_of
 from l0.monitoring._sink import logger as own_logger
 
@@ -22,6 +23,7 @@ _CONTENT_FIELDS = frozenset(
         "result",
         "error",
         "errors",
+        "detail",
         "reason",
         "content_preview",
         "violation",
@@ -173,8 +175,8 @@ class Logging:
         }
         detail = ""
         if self.record_content:
-            extra["l0_error"] = event.error
-            detail = f": {event.error}"
+            extra["l0_error"] = text = error_text(event)
+            detail = f": {text}"
         if final:
             self._log(
                 level,
