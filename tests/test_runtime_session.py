@@ -43,6 +43,21 @@ async def test_stream_keywords_override_session_defaults_one_by_one() -> None:
     assert EventType.RETRY_ATTEMPT in [e.event_type for e in seen]
 
 
+async def test_a_stream_sink_is_added_to_the_session_sink() -> None:
+    """on_event is the exception to one-by-one merging: the session's sink still sees a stream
+    that has its own (the session's monitoring sees all its streams); giving the same sink
+    again does not double the events."""
+    session_seen: list[Any] = []
+    stream_seen: list[Any] = []
+    async with l0.session(on_event=session_seen.append) as s:
+        assert await s.run(Script(["a"]), on_event=stream_seen.append).read() == "a"
+        first = len(session_seen)
+        assert await s.run(Script(["b"]), on_event=session_seen.append).read() == "b"
+    assert first > 0
+    assert [e.event_type for e in session_seen[:first]] == [e.event_type for e in stream_seen]
+    assert len(session_seen) == 2 * first
+
+
 async def test_none_disables_a_session_default() -> None:
     """Passing None for a callback or retry in s.run() disables the session's default."""
     seen: list[Any] = []

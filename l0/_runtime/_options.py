@@ -363,8 +363,10 @@ def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> O
     """``base`` with the keywords in ``given`` applied (:data:`UNSET` ones skipped).
 
     Callbacks (``on_*``) merge one by one: a stream's ``on_error`` replaces the session's
-    ``on_error`` but keeps its ``on_retry``. An unknown keyword is a ``TypeError``, as it would
-    be for any Python function.
+    ``on_error`` but keeps its ``on_retry``. ``on_event`` is the exception: a stream's sink is
+    added to its session's (both see every event, so a session's monitoring sees all of its
+    streams), and ``on_event=None`` turns the session's off for that stream. An unknown keyword
+    is a ``TypeError``, as it would be for any Python function.
     """
     if len(given) == 1 and "stream" in given:
         # The common case (run(factory) with the defaults): only the factory changes, and the
@@ -387,7 +389,13 @@ def merge(base: Options, given: Mapping[str, Any], *, where: str = "run()") -> O
         if value is UNSET:
             continue
         if key in CALLBACK_NAMES:
-            callbacks[key] = value
+            own = callbacks.get(key)
+            if key == "on_event" and value is not None and own is not None and own != value:
+                from l0.monitoring._sink import combine  # noqa: PLC0415 - sessions with sinks only
+
+                callbacks[key] = combine(own, value)
+            else:
+                callbacks[key] = value
         else:
             changes[key] = value
     changes["callbacks"] = callbacks
