@@ -204,7 +204,7 @@ async def test_usage_from_the_openai_sdk_reaches_spans_and_metrics(both: Both) -
     ):
         usage = l0.testing.TokenUsage(prompt_tokens=9)
         server.enqueue(l0.testing.Script(text="four words of text", usage=usage))
-        client = l0.wrap(sdk, on_event=combine(both.sink, counts), context=CONTEXT)
+        client = l0.wrap(sdk, on_event=combine(both.sink, counts))  # model, provider: wrap's
         stream = await client.chat.completions.create(
             model="gpt-4o",
             messages=[{"role": "user", "content": "Say four words."}],
@@ -216,6 +216,7 @@ async def test_usage_from_the_openai_sdk_reaches_spans_and_metrics(both: Both) -
     attrs = dict(span.attributes or {})
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (9, 4)
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (attrs["gen_ai.provider.name"], attrs["gen_ai.request.model"]) == ("openai", "gpt-4o")
     points = both.metrics()["gen_ai.client.token.usage"].data.data_points
     assert {p.attributes["gen_ai.token.type"]: p.sum for p in points} == {"input": 9, "output": 4}
     snap = counts.snapshot()

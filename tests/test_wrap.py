@@ -152,3 +152,20 @@ async def test_the_requests_tools_validate_the_tool_calls() -> None:
     [error] = [e for e in causes if isinstance(e, l0.ToolCallError)]
     assert error.metadata["issues"][0]["code"] == "INVALID_ARGUMENT_TYPE"
     assert error.metadata["issues"][0]["path"] == ["arguments", "id"]
+
+
+async def test_the_streams_context_names_the_models_for_monitoring() -> None:
+    """Each stream's context gets the request's model and the fallbacks' models (what the
+    monitoring sinks report); the caller's own context keys win."""
+    seen: list[Any] = []
+    client = FakeClient("main", {"big": ["ok"]})
+    other = FakeClient("other", {})
+    wrapped = l0.wrap(client, on_event=seen.append, fallbacks=["small", (other, "alt"), other])
+    stream = await wrapped.chat.completions.create(model="big", messages=[], stream=True)
+    assert await stream.read() == "ok"
+    assert seen[0].context == {"model": "big", "fallback_models": ("small", "alt", "big")}
+
+    seen.clear()
+    mine = l0.wrap(client, on_event=seen.append, context={"model": "mine", "user": 1})
+    await (await mine.chat.completions.create(model="big", messages=[], stream=True)).read()
+    assert seen[0].context == {"model": "mine", "user": 1}

@@ -30,6 +30,11 @@ def wrap(client: C, **options: Unpack[RunOptions]) -> C:
     attribute of the client pass through untouched. The keywords are those of :func:`l0.run`,
     except that each of ``fallbacks`` may be a model name (the same client, another model), a
     client (the same request on it), a ``(client, model)`` pair, or a plain factory.
+
+    Each stream's ``context`` gets the request's ``model``, the ``provider`` (``"openai"``, or
+    ``"azure.ai.openai"`` for an Azure client) and the fallbacks' models
+    (``fallback_models``), which the monitoring sinks report; keys you set in ``context``
+    win.
     """
     if _completions(client) is None:
         raise ConfigError(f"{type(client).__name__} has no chat.completions.create() to wrap")
@@ -71,6 +76,11 @@ class _Wrapper:
             primary = _factory(self.client, kwargs, None)
             others = [self._fallback(entry, kwargs) for entry in self.fallbacks]
             options = cast("RunOptions", {**self.options, "fallbacks": others})
+            known = self._known(kwargs)
+            if known:
+                # What monitoring sinks read (gen_ai.request.model, gen_ai.provider.name...),
+                # unless the caller's context says otherwise.
+                options["context"] = {**known, **(self.options.get("context") or {})}
             if "tools" not in self.options and kwargs.get("tools"):
                 # The tools offered in the request: tool calls are checked against them.
                 options["tools"] = kwargs["tools"]
@@ -78,6 +88,29 @@ class _Wrapper:
             return stream
 
         return create
+
+    def _known(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's model, the provider, and the fallbacks' models, as context keys."""
+        known: dict[str, Any] = {}
+        model = request.get("model")
+        if isinstance(model, str):
+            known["model"] = model
+        provider = _provider(self.client)
+        if provider is not None:
+            known["provider"] = provider
+        models: list[str] = []
+        for entry in self.fallbacks:
+            named = entry if isinstance(entry, str) else None
+            if isinstance(entry, tuple):
+                named = cast("tuple[object, str]", entry)[1]
+            elif named is None and _completions(entry) is not None and isinstance(model, str):
+                named = model
+            if named is None:
+                break  # a plain factory: its model is unknown, and so are the later ones'
+            models.append(named)
+        if models:
+            known["fallback_models"] = models
+        return known
 
     def _fallback(self, entry: Any, request: Mapping[str, Any]) -> Factory:
         # Entries were checked by wrap().
@@ -89,6 +122,15 @@ class _Wrapper:
         if _completions(entry) is not None:
             return _factory(entry, request, None)
         return cast("Factory", entry)
+
+
+def _provider(client: object) -> str | None:
+    """The GenAI provider name of an openai SDK client (Azure's has its own)."""
+    cls = type(client)
+    module = cls.__module__
+    if not (module == "openai" or module.startswith("openai.")):
+        return None
+    return "azure.ai.openai" if "Azure" in cls.__name__ else "openai"
 
 
 def _completions(client: object) -> Any:
