@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -85,4 +84,5 @@ def new_stream_id() -> str:
     value |= (rand >> 68) << 64 & (0xFFF << 64)  # 12 random bits
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, at a third of the cost
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -7,6 +7,7 @@ cancel scope, held while the task is parked (:class:`Read`). See the module docs
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -17,7 +18,7 @@ import anyio
 if TYPE_CHECKING:
     from l0._engine import Engine
 
-__all__ = ["CLEANUP_GRACE", "Guard", "Read", "pump_items"]
+__all__ = ["CLEANUP_GRACE", "Guard", "Read", "current_task_id", "loop_clock", "pump_items"]
 
 CLEANUP_GRACE = 0.1
 """Seconds a cut read's own cleanup may take (e.g. an SDK closing its connection)."""
@@ -25,6 +26,25 @@ CLEANUP_GRACE = 0.1
 
 class _Cut(BaseException):
     """Thrown into a read that only yields to the loop (never waits) once its deadline passed."""
+
+
+def loop_clock() -> Callable[[], float]:
+    """``anyio.current_time`` for the running loop, looked up once: under asyncio, the loop's
+    own ``time`` (what anyio returns, without its per-call backend lookup)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio: anyio's lookup
+        return anyio.current_time
+    return loop.time
+
+
+def current_task_id() -> int:
+    """``anyio.get_current_task().id``, without building the task's info under asyncio."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # trio
+        task = None
+    return id(task) if task is not None else anyio.get_current_task().id
 
 
 def _is_immediate(value: object) -> bool:
@@ -106,11 +126,17 @@ class Read:
     cannot escape. The result is the pump's next item (a ``str`` or a 1-tuple).
     """
 
-    __slots__ = ("_engine", "_first", "_guard", "_it", "_until", "cut")
+    __slots__ = ("_clock", "_engine", "_first", "_guard", "_it", "_until", "cut")
 
     def __init__(
-        self, it: Generator[Any, Any, Any], first: object, engine: Engine, guard: Guard
+        self,
+        it: Generator[Any, Any, Any],
+        first: object,
+        engine: Engine,
+        guard: Guard,
+        clock: Callable[[], float] = anyio.current_time,
     ) -> None:
+        self._clock = clock
         self._it = it
         self._first = first
         self._engine = engine
@@ -135,7 +161,7 @@ class Read:
         it = self._it
         value: object = self._first
         guard = self._guard
-        now = anyio.current_time
+        now = self._clock
         deadline = self._engine.wait_deadline(now())
         while True:
             kind: type = type(value)

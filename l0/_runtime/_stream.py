@@ -33,7 +33,7 @@ from l0._events._stream import StreamEvent, Token
 from l0._runtime._checker import CheckerTask, check_async
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
-from l0._runtime._read import Guard, Read, pump_items
+from l0._runtime._read import Guard, Read, current_task_id, loop_clock, pump_items
 from l0.adapters._base import Adapter
 from l0.adapters._registry import classify_failure, resolve
 
@@ -140,6 +140,8 @@ class _Lifecycle:
 
             self.recorder = Recorder(options.record, self.engine, seed=self.seed, options=options)
         self.guard = Guard()
+        self.clock: Callable[[], float] = anyio.current_time
+        """The runtime's clock (``anyio.current_time``; the running loop's, once running)."""
         self.source: Any = None
         self.closed = False
         self.close_pending = False
@@ -158,7 +160,7 @@ class _Lifecycle:
         """The outcome once a stop was requested: aborted, or closed from another task."""
         if self.close_pending:
             raise StreamClosed("the stream was closed by another task while it was being read")
-        return self.engine.abort(anyio.current_time())
+        return self.engine.abort(self.clock())
 
     async def _flush(self) -> None:
         engine = self.engine
@@ -197,10 +199,10 @@ class _Lifecycle:
         the engine's next action instead."""
         engine = self.engine
         if engine.breaker is not None:
-            skipped = engine.admit(anyio.current_time(), action)
+            skipped = engine.admit(self.clock(), action)
             if skipped is not None:
                 return skipped
-        engine.begin_attempt(anyio.current_time(), action)
+        engine.begin_attempt(self.clock(), action)
         if self.checker is not None:
             self.checker.reset()
         if self.raw_tap is not None:
@@ -238,7 +240,7 @@ class _Lifecycle:
             obj = factory()
         if not hasattr(obj, "__aiter__") and _is_awaitable(obj):
             # An async factory: its wait for the stream is under the first-token deadline.
-            deadline = engine.wait_deadline(anyio.current_time())
+            deadline = engine.wait_deadline(self.clock())
             with anyio.CancelScope(deadline=deadline) as scope:
                 self.guard.scope = scope
                 if self.guard.aborted:
@@ -250,7 +252,7 @@ class _Lifecycle:
         adapter = resolve(obj, self.options.adapter)
         source = adapter.open(obj)
         engine.attempt_ready(
-            anyio.current_time(),
+            self.clock(),
             adapter=adapter.name,
             stream_type=type(cast("object", obj)).__name__,
             requires_finish=adapter.requires_finish,
@@ -259,7 +261,10 @@ class _Lifecycle:
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
-        now = anyio.current_time()
+        clock = self.clock = loop_clock()
+        if self.recorder is None:  # (a recording engine's clock logs its reads)
+            engine.clock = clock
+        now = clock()
         engine.wall_offset = time.time() - now
         deadline = anyio.current_effective_deadline()
         engine.outer_deadline = deadline if deadline != -math.inf else now
@@ -297,11 +302,11 @@ class _Lifecycle:
                 try:
                     adapter, source = await self._open(action)
                 except _Interrupted:
-                    now = anyio.current_time()
+                    now = clock()
                     action = self._stopped() if self.guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
-                    now = anyio.current_time()
+                    now = clock()
                     action = engine.source_failed(
                         classify_failure(exc, adapter, self.options.adapter), now
                     )
@@ -351,7 +356,7 @@ class _Lifecycle:
                                     break
                             continue
                         if kind is not str and kind is not tuple:
-                            read = Read(pump, value, engine, guard)
+                            read = Read(pump, value, engine, guard, clock)
                             value = await read
                             if read.cut:
                                 outcome = _CUT
@@ -403,12 +408,12 @@ class _Lifecycle:
                 if guard.aborted:
                     action = self._stopped()
                 else:
-                    now = anyio.current_time()
+                    now = clock()
                     if outcome is _END:
                         if engine.has_async_rules and engine.failure is None:
                             # A truncated body gets no completion checks (see source_ended).
                             await self._check_async(end=True, complete=not engine.truncated)
-                            now = anyio.current_time()
+                            now = clock()
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
                         action = engine.timed_out(now)
@@ -435,7 +440,7 @@ class _Lifecycle:
                 self.interrupted = True
                 # Observers still see the stream end (as aborted): delivered shielded and
                 # bounded, since the consumer's scope may be cancelled.
-                engine.interrupt(anyio.current_time())
+                engine.interrupt(clock())
                 with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await self._flush()
             raise
@@ -564,7 +569,7 @@ class Stream:
             # Another task is inside the iteration right now: make it stop and clean up.
             self.abort()
             return
-        if anyio.get_current_task().id != self._life.owner:
+        if current_task_id() != self._life.owner:
             # The consumer, in another task, is in its loop body: close the source now; its
             # next step raises StreamClosed.
             self._life.close_pending = True
@@ -601,7 +606,7 @@ class Stream:
             )
         if self._gen is None:
             self._gen = self._life.run()
-            self._life.owner = anyio.get_current_task().id
+            self._life.owner = current_task_id()
         return self._gen
 
 
