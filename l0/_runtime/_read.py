@@ -7,7 +7,6 @@ cancel scope, held while the task is parked (:class:`Read`). See the module docs
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -31,19 +30,24 @@ class _Cut(BaseException):
 def loop_clock() -> Callable[[], float]:
     """``anyio.current_time`` for the running loop, looked up once: under asyncio, the loop's
     own ``time`` (what anyio returns, without its per-call backend lookup)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio: anyio's lookup
-        return anyio.current_time
-    return loop.time
+    asyncio = sys.modules.get("asyncio")  # not imported: not running under asyncio
+    if asyncio is not None:
+        try:
+            return asyncio.get_running_loop().time
+        except RuntimeError:  # trio: anyio's lookup
+            pass
+    return anyio.current_time
 
 
 def current_task_id() -> int:
     """``anyio.get_current_task().id``, without building the task's info under asyncio."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # trio
-        task = None
+    asyncio = sys.modules.get("asyncio")
+    task = None
+    if asyncio is not None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # trio
+            task = None
     return id(task) if task is not None else anyio.get_current_task().id
 
 
