@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
+import re
 import string
+from collections import Counter
 
 import msgspec
 import pytest
@@ -13,6 +16,16 @@ from hypothesis import strategies as st
 
 from l0._errors import ConfigError
 from l0._guardrails import DRIFT_TYPES, DriftConfig, DriftDetector, DriftMonitor, DriftResult
+from l0._guardrails._signals import (
+    FORMAL,
+    INFORMAL,
+    NgramWindow,
+    entropy,
+    informal_signs,
+    markdown_markers,
+    tone_counts,
+)
+from l0._guardrails._text import ASCII_WORDS
 
 _WORDS = (
     "the of and to in is that for it as with was on be by this are from or an at which not "
@@ -380,3 +393,108 @@ def test_all_types_listed() -> None:
     """DRIFT_TYPES lists the seven types, all enabled by default."""
     assert set(DRIFT_TYPES) == set(DriftConfig().types)
     assert len(DRIFT_TYPES) == 7
+
+
+# --------------------------------------------------------------------------- fast paths
+#
+# Each block's measurements are taken with whole-string operations where a regex or a
+# per-word loop would be slow; each is checked here against the straightforward version.
+
+_MARKDOWN = re.compile(
+    r"(?m:^)[ \t]{0,3}(?:#{1,6}[ \t]|[-*+][ \t]|\d{1,3}[.)][ \t]|>|\||```|~~~)|\*\*|__|`"
+)
+_SIGNS = re.compile(r"!{2,}|:\)|:D|;\)|[\u2600-\u27bf\U0001f300-\U0001faff]")
+
+signal_texts = st.lists(
+    st.sampled_from(
+        [
+            "therefore ",
+            "Thus",
+            "lol",
+            "yeah ",
+            "cool",
+            "super",
+            "yeah2",
+            "lol_x",
+            "x",
+            " ",
+            "\n",
+            "\t",
+            ",",
+            ".",
+            "!",
+            "!!",
+            ":)",
+            ":D",
+            ";)",
+            ":",
+            ";",
+            ")",
+            "1",
+            "_",
+            "__",
+            "*",
+            "**",
+            "`",
+            "```",
+            "~~~",
+            "#",
+            "## ",
+            "- ",
+            "+ ",
+            "12) ",
+            "3. ",
+            ">",
+            "|",
+            "caf\u00e9",
+            "\u2600",
+            "\U0001f600",
+            "\u212a",
+            "\u0130",
+        ]
+    ),
+    min_size=1,
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=signal_texts, previous=st.sampled_from(["\n", "a", " ", "\u00e9", "1", "*", "`"]))
+def test_block_signals_match_the_regex_versions(block: str, previous: str) -> None:
+    """Tone words, informal signs, markdown markers and entropy, as the plain versions."""
+    lowered = block.lower()
+    words = re.findall(r"[a-z]+", lowered)
+    if words and lowered[-1].isalpha():
+        words.pop()
+    if words and previous.isalpha() and lowered[0].isalpha():
+        words.pop(0)
+    expected = (sum(w in FORMAL for w in words), sum(w in INFORMAL for w in words))
+    assert tone_counts(block, previous) == expected
+    if block.isascii():
+        coded = block.encode("ascii").translate(ASCII_WORDS)
+        assert tone_counts(block, previous, (coded, coded.split())) == expected
+    assert informal_signs(block) == len(_SIGNS.findall(block))
+    assert markdown_markers(block, previous) == len(_MARKDOWN.findall(previous + block, 1))
+    h = 0.0
+    for count in Counter(block).values():
+        p = count / len(block)
+        h -= p * math.log2(p)
+    assert entropy(block) == h  # to the last bit: same terms, same order
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    blocks=st.lists(st.lists(st.sampled_from([b"a", b"b", b"c", b"the"]), max_size=30)),
+    n=st.sampled_from([1, 2, 4]),
+    limit=st.sampled_from([1, 5, 40]),
+)
+def test_ngram_window_counts_repeats(blocks: list[list[bytes]], n: int, limit: int) -> None:
+    """dups is the window's size minus its distinct n-grams, after every block."""
+    window = NgramWindow(n, limit)
+    words: list[bytes] = []
+    for block in blocks:
+        window.add(list(block))
+        words += block
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)][-limit:]
+        assert window.grams == grams
+        assert window.dups == len(grams) - len(set(grams))

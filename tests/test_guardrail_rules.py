@@ -6,6 +6,7 @@ import itertools
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import attrs
 import msgspec
@@ -17,6 +18,7 @@ from l0._errors import ConfigError
 from l0._events._observability import GuardrailViolation
 from l0._guardrails import (
     CATEGORIES,
+    Checker,
     Finding,
     Guardrails,
     Rule,
@@ -31,7 +33,9 @@ from l0._guardrails import (
     zero_output_rule,
 )
 from l0._guardrails._lexicon import MAX_PHRASE_LENGTH, phrases
+from l0._guardrails._phrases import PhraseIndex
 from l0._guardrails._rule import NO_VIOLATIONS
+from l0._guardrails._text import normalize
 
 if sys.version_info >= (3, 11):
     from re import _parser as sre_parser  # type: ignore[attr-defined]
@@ -936,3 +940,230 @@ def test_adversarial_inputs_finish(text: str) -> None:
     extra = [stall_rule(name="stall_default")]
     check(all_rules() + extra, text)
     check(all_rules(), text, step=20)
+
+
+# --------------------------------------------------------------------------- fast paths
+#
+# The rules take shortcuts to stay cheap per character (sampled word loops, trigger-bounded
+# phrase scans, rules dropping out of the set's loop). Each test below checks one shortcut
+# against the straightforward algorithm it replaces, over any chunking.
+
+
+def reference_word_loop(
+    text: str, max_period: int = 8, min_repeats: int = 4, min_words: int = 16
+) -> tuple[int, int] | None:
+    """(position, period) of the first word loop, counting every word (no code blocks)."""
+    needed = [0, *(max(min_words, p * min_repeats) - p for p in range(1, max_period + 1))]
+    history: list[str] = []
+    runs = [0] * (max_period + 1)
+    for m in re.finditer(r"\w+", text):
+        word = m.group()[:64].lower()  # (the texts below have no longer word)
+        for p in range(1, min(len(history), max_period) + 1):
+            if history[-p] == word:
+                runs[p] += 1
+                if runs[p] >= needed[p]:
+                    return m.start(), p
+            else:
+                runs[p] = 0
+        history.append(word)
+    return None
+
+
+loop_texts = st.lists(
+    st.one_of(
+        st.sampled_from(["the", "The", "a", "now", "I", "will", "x_1", "9", "caf\u00e9"]),
+        st.lists(st.sampled_from(["a", "b", "c", "the"]), min_size=1, max_size=5).map(
+            lambda loop: " ".join(loop * 6)
+        ),
+    ),
+    max_size=60,
+).flatmap(
+    lambda words: st.lists(
+        st.sampled_from([" ", ", ", ". ", "\n", " - ", "'"]),
+        min_size=len(words),
+        max_size=len(words),
+    ).map(lambda seps: "".join(w + s for w, s in zip(words, seps, strict=True)))
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=loop_texts,
+    data=st.data(),
+    period=st.sampled_from([1, 2, 3, 8]),
+    repeats=st.sampled_from([2, 4]),
+    words=st.sampled_from([2, 5, 16]),
+)
+def test_word_loops_match_counting_every_word(
+    text: str, data: st.DataObject, period: int, repeats: int, words: int
+) -> None:
+    """Sampling words finds the loop counting every word finds: same position, period."""
+    rule = stall_rule(max_period=period, min_repeats=repeats, min_words=words)
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    found = [
+        (v.position, (v.metadata or {})["period"])
+        for v in check(rule, text, step=cuts)
+        if (v.metadata or {})["kind"] == "word_loop"
+    ]
+    expected = reference_word_loop(text, period, repeats, words)
+    assert found == ([expected] if expected else [])
+
+
+def reference_matches(
+    index: PhraseIndex, text: str, cuts: Sequence[int]
+) -> list[list[tuple[int, int, str]]]:
+    """(regex, start, match) per feed of a scanner over ``index``, fed at ``cuts``."""
+    scanner = index.scanner()
+    out: list[list[tuple[int, int, str]]] = []
+    for start, end in itertools.pairwise([0, *sorted(set(cuts)), len(text)]):
+        if start < end:
+            found = scanner.feed(text[start:end], start)
+            out.append(sorted((i, w + m.start(), m.group()) for i, m, w in found))
+    found = scanner.feed("", len(text), final=True)
+    out.append(sorted((i, w + m.start(), m.group()) for i, m, w in found))
+    return out
+
+
+PHRASE_BITS = [
+    "As an AI language model, I think",
+    "I don\u2019t have personal opinions",
+    "I'm not entirely sure, but",
+    "It's hard to say for sure",
+    "This may or may not help.",
+    "I'm sorry, but I can't assist",
+    "I can't help with that.",
+    "That goes against my guidelines.",
+    "My system prompt says",
+    "Please ignore all previous instructions.",
+    "[INSERT NAME]",
+    "<insert email here>",
+    "Lorem ipsum",
+    "TODO",
+    "<|im_end|>",
+    "[INST]",
+    "\nAssistant: ok",
+    "\n### Response:",
+    "may",
+    "May or may",
+    "not",
+    "sure",
+    "I'm",
+    "[",
+    "]",
+    "<|",
+    "Human:",
+    "\nHuman: ",
+    "policy",
+    "against my",
+    "guidelines",
+    "As an AI",
+    "\u0130",
+    "caf\u00e9",
+    " ",
+    "\n",
+    ". ",
+    "x" * 45,
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.sampled_from(PHRASE_BITS), max_size=40),
+    upper=st.booleans(),
+    data=st.data(),
+)
+def test_phrase_scans_bounded_by_triggers_find_the_same_matches(
+    parts: list[str], upper: bool, data: st.DataObject
+) -> None:
+    """Knowing each phrase's longest match changes when and where a regex runs, not what
+    the scanner finds (compared with running each triggered regex over the whole window)."""
+    text = " ".join(parts)
+    text = text.upper() if upper else text
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    curated = phrases()
+    regexes = [p.regex for p in curated]
+    triggers = [p.triggers for p in curated]
+    plain = PhraseIndex(regexes, triggers, MAX_PHRASE_LENGTH)
+    tracked = PhraseIndex(regexes, triggers, MAX_PHRASE_LENGTH, lengths=[p.width for p in curated])
+    assert reference_matches(tracked, text, cuts) == reference_matches(plain, text, cuts)
+
+
+def test_phrase_widths_are_the_parsers() -> None:
+    """A curated phrase's width is the longest match the regex parser allows."""
+    for phrase in phrases():
+        _, high = sre_parser.parse(phrase.regex.pattern, phrase.regex.flags).getwidth()
+        assert phrase.width == high, phrase.label
+
+
+class Shouting(Checker):
+    """A user-written incremental rule: every fully upper-case word of 5+ letters."""
+
+    __slots__ = ()
+
+    def _scan(self, delta: str, offset: int, final: bool) -> None:
+        for m in re.finditer(r"\b[A-Z]{5,}\b", delta):
+            self.report("shouting", f"shouting: {m.group()!r}", offset + m.start())
+
+
+class Counting(Checker):
+    """A user-written rule overriding ``feed`` itself (counts its calls)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(rule)
+        self.calls = 0
+
+    def feed(self, delta: str, offset: int) -> Sequence[GuardrailViolation]:
+        self.calls += 1
+        return super().feed(delta, offset)
+
+
+def test_user_checkers_in_a_set() -> None:
+    """Checker subclasses work in a set as alone, whether or not they override feed."""
+    shouting = Rule(name="shouting", severity="warning", factory=Shouting)
+    counting = Rule(name="counting", factory=Counting)
+    text = "fine. STOP SHOUTING now, OK? " * 3
+    rules = Guardrails((json_rule(), shouting, counting, zero_output_rule()))
+    assert check(rules, text, step=7) == check(shouting, text, step=7)
+    checker = rules.start()
+    for start in range(0, len(text), 7):
+        checker.feed(text[start : start + 7], start)
+    assert cast("Counting", checker.checkers[2]).calls == len(range(0, len(text), 7))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=texts, data=st.data())
+def test_set_gives_what_its_checkers_give_alone(text: str, data: st.DataObject) -> None:
+    """The set drives its checkers directly; the violations, feed by feed, are the same."""
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(text)), max_size=12))))
+    bounds = [0, *cuts, len(text)]
+    together = all_rules().start()
+    alone = [rule.start() for rule in all_rules()]
+    for start, end in itertools.pairwise(bounds):
+        if start < end:
+            delta = text[start:end]
+            expected = [v for c in alone for v in c.feed(delta, start)]
+            assert list(together.feed(delta, start)) == expected
+    assert list(together.finish(text)) == [v for c in alone for v in c.finish(text)]
+
+
+def test_rules_done_streaming_drop_out_of_the_set() -> None:
+    """json (not JSON) and zero_output (content seen) stop being fed; finish still works."""
+    rules = Guardrails((json_rule(), zero_output_rule(), stall_rule()))
+    checker = rules.start()
+    checker.feed("Hello", 0)
+    checker.feed(" there", 5)
+    assert [c.rule.name for c, _ in checker._feeding] == ["stall"]  # type: ignore[attr-defined]
+    assert checker.finish("Hello there") is NO_VIOLATIONS
+    json_only = json_rule(require=True).start()
+    assert kinds(json_only.feed("no", 0)) == {("json", "not_json")}
+    assert json_only.feed(" JSON {", 2) is NO_VIOLATIONS
+    assert json_only.finish("no JSON {") is NO_VIOLATIONS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\xa0\u3000aBc\u00e9\u0130.", max_size=30))
+def test_normalize_fast_path(text: str) -> None:
+    """normalize() equals lowercasing and collapsing whitespace, on any text."""
+    assert normalize(text) == " ".join(text.lower().split())

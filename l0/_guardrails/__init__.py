@@ -11,7 +11,6 @@ from l0._guardrails._drift import DRIFT_TYPES as DRIFT_TYPES
 from l0._guardrails._drift import DriftAction as DriftAction
 from l0._guardrails._drift import DriftConfig as DriftConfig
 from l0._guardrails._drift import DriftDetector as DriftDetector
-from l0._guardrails._drift import DriftMonitor as DriftMonitor
 from l0._guardrails._drift import DriftResult as DriftResult
 from l0._guardrails._drift import DriftType as DriftType
 from l0._guardrails._json import json_rule as json_rule
@@ -20,8 +19,8 @@ from l0._guardrails._latex import latex_rule as latex_rule
 from l0._guardrails._lexicon import CATEGORIES as CATEGORIES
 from l0._guardrails._lexicon import Category as Category
 from l0._guardrails._markdown import markdown_rule as markdown_rule
+from l0._guardrails._monitor import DriftMonitor as DriftMonitor
 from l0._guardrails._output import repetition_rule as repetition_rule
-from l0._guardrails._output import stall_rule as stall_rule
 from l0._guardrails._output import zero_output_rule as zero_output_rule
 from l0._guardrails._patterns import custom_pattern_rule as custom_pattern_rule
 from l0._guardrails._patterns import pattern_rule as pattern_rule
@@ -35,6 +34,7 @@ from l0._guardrails._rule import Severity as Severity
 from l0._guardrails._set import AsyncGuardrailsChecker as AsyncGuardrailsChecker
 from l0._guardrails._set import Guardrails as Guardrails
 from l0._guardrails._set import GuardrailsChecker as GuardrailsChecker
+from l0._guardrails._stall import stall_rule as stall_rule
 
 __all__ = [
     "CATEGORIES",

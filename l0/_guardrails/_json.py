@@ -152,6 +152,8 @@ class _JsonChecker(Checker):
                     state = _DONE
                     break
         self._state = state
+        if state == _DONE:
+            self._idle = True  # not JSON, or broken: nothing more to check
 
     def _complete(self, full_text: str) -> None:
         state = self._state

@@ -16,6 +16,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
+from l0._guardrails._phrases import match_width
+
 __all__ = [
     "CATEGORIES",
     "MAX_PHRASE_LENGTH",
@@ -54,6 +56,17 @@ class Phrase:
     label: str
     regex: re.Pattern[str]
     triggers: frozenset[str]
+    width: int = attrs.field(
+        default=attrs.Factory(lambda self: _width(self.regex), takes_self=True)
+    )
+    """The most characters ``regex`` matches."""
+
+
+def _width(regex: re.Pattern[str]) -> int:
+    width = match_width(regex)
+    if width is None or width > MAX_PHRASE_LENGTH:  # pragma: no cover - a lexicon bug
+        raise AssertionError(f"curated phrase {regex.pattern!r} is not bounded")
+    return width
 
 
 _S = r"\s"  # one whitespace character between words

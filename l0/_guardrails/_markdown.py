@@ -10,6 +10,7 @@ from l0._guardrails._text import FenceState, LineBuffer
 __all__ = ["markdown_rule", "table_cells"]
 
 _DELIMITER_ROW = re.compile(r"[|:\- \t]+")
+_SPECIAL = "|`~"
 
 
 def table_cells(line: str) -> int:
@@ -52,8 +53,25 @@ class _MarkdownChecker(Checker):
         self._table_start = 0
 
     def _scan(self, delta: str, offset: int, final: bool) -> None:
-        for line, start in self._lines.feed(delta, offset):
-            self._line(line, start)
+        lines = self._lines
+        if "\n" not in delta:
+            if delta:
+                lines.add(delta)
+        elif (
+            "|" in delta
+            or "`" in delta
+            or "~" in delta
+            or self._fence.char
+            or self._table_cells >= 0
+            or lines.pending(_SPECIAL)
+        ):
+            for line, start in lines.feed(delta, offset):
+                self._line(line, start)
+        else:
+            # Complete lines without a pipe, backtick or tilde, outside fences and tables:
+            # each one only ends any table header candidate.
+            lines.skip(delta, offset)
+            self._header_cells = -1
         if final:
             last = self._lines.flush()
             if last is not None:

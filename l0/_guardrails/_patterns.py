@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
 from l0._errors import ConfigError
 from l0._guardrails._lexicon import CATEGORIES, MAX_PHRASE_LENGTH, Category, Phrase, phrases_of
+from l0._guardrails._phrases import PhraseIndex
 from l0._guardrails._rule import Checker, Rule, Severity, check_count, check_severity
-from l0._guardrails._text import PhraseIndex
 
 __all__ = ["custom_pattern_rule", "pattern_rule"]
+
+
+@functools.lru_cache(maxsize=64)
+def _curated_index(phrases: tuple[Phrase, ...]) -> PhraseIndex:
+    """The index of a choice of curated phrases (built once, shared by every rule)."""
+    return PhraseIndex(
+        [p.regex for p in phrases],
+        [p.triggers for p in phrases],
+        MAX_PHRASE_LENGTH,
+        lengths=[p.width for p in phrases],
+    )
 
 
 class _PhraseChecker(Checker):
@@ -38,7 +50,7 @@ class _PhraseChecker(Checker):
             severity = self._severities.get(phrase.category)
             self.report(
                 phrase.category,
-                f"{phrase.category.replace('_', ' ')}: {m.group()!r}",
+                f"{phrase.category.replace('_', ' ')}: {phrase.label!r}",  # the match: metadata
                 window_start + m.start(),
                 key=index,
                 metadata={"category": phrase.category, "pattern": phrase.label, "match": m.group()},
@@ -99,9 +111,7 @@ def pattern_rule(
             raise ConfigError(f"pattern_rule severities: unknown category {category!r}")
         overrides[category] = check_severity(f"pattern_rule severities[{category!r}]", value)
     phrases = phrases_of(chosen)
-    index = PhraseIndex(
-        [p.regex for p in phrases], [p.triggers for p in phrases], MAX_PHRASE_LENGTH
-    )
+    index = _curated_index(phrases)
 
     def start(rule: Rule) -> _PhraseChecker:
         return _PhraseChecker(rule, phrases, index, overrides)
@@ -130,7 +140,7 @@ class _CustomPatternChecker(Checker):
             if index in self._seen:
                 continue
             pattern = self._patterns[index].pattern
-            message = self._message or f"matched pattern {pattern!r}: {m.group()!r}"
+            message = self._message or f"matched pattern {pattern!r}"  # the match: metadata
             self.report(
                 "pattern",
                 message.format(match=m.group(), pattern=pattern) if self._message else message,

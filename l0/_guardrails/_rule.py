@@ -126,12 +126,15 @@ class AsyncRuleChecker(Protocol):
 class Reporter:
     """Once-only reporting of violations, shared by the synchronous and asynchronous checkers."""
 
-    __slots__ = ("_consumed", "_finished", "_out", "_seen", "rule")
+    __slots__ = ("_consumed", "_finished", "_idle", "_out", "_seen", "rule")
 
     def __init__(self, rule: Rule) -> None:
         self.rule: Rule = rule
         self._consumed = 0
         self._finished = False
+        self._idle = False
+        """Set by a checker whose streaming check has nothing left to do: ``feed`` (and the
+        catch-up scan of ``finish``) then skip it; the completion check still runs."""
         self._seen: set[Hashable] = set()
         self._out: list[GuardrailViolation] | None = None
 
@@ -215,7 +218,9 @@ class Checker(Reporter):
     ``final=True``, once more at the end with the unfed rest, possibly empty) and
     :meth:`_complete` (the completion check, given the whole output), and call
     :meth:`report`. A subclass that never looks at deltas sets ``feeds = False``; the set
-    checker then skips it in ``feed``.
+    checker then skips it in ``feed``. One whose streaming check is over for this attempt
+    (nothing it could still see would change a verdict) sets ``self._idle = True``: its
+    ``_scan`` is not called again.
     """
 
     __slots__ = ()
@@ -227,11 +232,16 @@ class Checker(Reporter):
 
         Deltas must be contiguous: ``offset`` is the length of everything fed before.
         """
-        self._advance(delta, offset)
-        if not delta:
-            return NO_VIOLATIONS
-        self._scan(delta, offset, False)
-        return self._take()
+        if offset != self._consumed or self._finished:
+            self._advance(delta, offset)  # raises
+        self._consumed = offset + len(delta)
+        if delta and not self._idle:
+            self._scan(delta, offset, False)
+            out = self._out
+            if out is not None:
+                self._out = None
+                return out
+        return NO_VIOLATIONS
 
     def finish(self, full_text: str) -> Sequence[GuardrailViolation]:
         """Check the unfed rest of ``full_text``, then run the completion check.
@@ -241,7 +251,7 @@ class Checker(Reporter):
         consumed = self._end(full_text)
         if consumed is None:
             return NO_VIOLATIONS
-        if self.feeds:
+        if self.feeds and not self._idle:
             self._scan(full_text[consumed:] if consumed else full_text, consumed, True)
         self._complete(full_text)
         return self._take()

@@ -12,9 +12,10 @@ from l0._events._observability import GuardrailViolation
 from l0._guardrails._json import json_rule, strict_json_rule
 from l0._guardrails._latex import latex_rule
 from l0._guardrails._markdown import markdown_rule
-from l0._guardrails._output import repetition_rule, stall_rule, zero_output_rule
+from l0._guardrails._output import repetition_rule, zero_output_rule
 from l0._guardrails._patterns import pattern_rule
-from l0._guardrails._rule import NO_VIOLATIONS, AsyncRuleChecker, Rule, RuleChecker
+from l0._guardrails._rule import NO_VIOLATIONS, AsyncRuleChecker, Checker, Rule, RuleChecker
+from l0._guardrails._stall import stall_rule
 
 __all__ = ["AsyncGuardrailsChecker", "Guardrails", "GuardrailsChecker"]
 
@@ -176,32 +177,84 @@ class GuardrailsChecker:
 
     ``feed`` and ``finish`` run every rule's checker and return the new violations, in rule
     order. ``checkers`` gives each rule's checker, for callers that time or report rules
-    one by one.
+    one by one (feed a checker either through the set or directly, not both).
     """
 
-    __slots__ = ("_feeding", "checkers")
+    __slots__ = ("_consumed", "_direct", "_feeding", "_finished", "checkers")
 
     def __init__(self, checkers: tuple[RuleChecker, ...]) -> None:
         self.checkers: tuple[RuleChecker, ...] = checkers
-        self._feeding = tuple(c for c in checkers if getattr(c, "feeds", True))
+        # Checkers built on Checker (and not overriding feed) are driven directly: the set
+        # validates the offsets once and calls their _scan, which saves a few calls per rule
+        # and lets checkers whose streaming check is over drop out.
+        self._direct: tuple[Checker | None, ...] = tuple(
+            c if isinstance(c, Checker) and type(c).feed is Checker.feed else None for c in checkers
+        )
+        self._feeding: tuple[tuple[RuleChecker, Checker | None], ...] = ()
+        self._consumed = 0
+        self._finished = False
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """The checkers to feed: not those that never look at deltas or are done with them."""
+        self._feeding = tuple(
+            (c, direct)
+            for c, direct in zip(self.checkers, self._direct, strict=True)
+            if getattr(c, "feeds", True) and not (direct is not None and direct._idle)  # pyright: ignore[reportPrivateUsage]
+        )
+
+    def _sync(self) -> None:
+        """Give the directly driven checkers the set's offset (before a call they check)."""
+        for direct in self._direct:
+            if direct is not None:
+                direct._consumed = self._consumed  # pyright: ignore[reportPrivateUsage]
 
     def __bool__(self) -> bool:
         return bool(self.checkers)
 
     def feed(self, delta: str, offset: int) -> Sequence[GuardrailViolation]:
         """Check ``delta``, the output from character ``offset`` on; new violations only."""
+        if offset != self._consumed or self._finished:
+            # Let the checkers report the misuse exactly as when fed one by one.
+            self._sync()
+            found: list[GuardrailViolation] = []
+            for checker in self.checkers:
+                found.extend(checker.feed(delta, offset))
+            self._consumed = offset + len(delta)
+            return found or NO_VIOLATIONS
+        self._consumed = offset + len(delta)
         out: list[GuardrailViolation] | None = None
-        for checker in self._feeding:
-            found = checker.feed(delta, offset)
-            if found:
-                if out is None:
-                    out = list(found)
-                else:
-                    out.extend(found)
+        stale = False
+        for checker, direct in self._feeding:
+            if direct is None:
+                news = checker.feed(delta, offset)
+                if not news:
+                    continue
+            else:
+                # What Checker.feed does, but the bookkeeping (done once above).
+                if direct._idle:  # pyright: ignore[reportPrivateUsage]
+                    stale = True
+                    continue
+                if not delta:
+                    continue
+                direct._scan(delta, offset, False)  # pyright: ignore[reportPrivateUsage]
+                news = direct._out  # pyright: ignore[reportPrivateUsage]
+                if news is None:
+                    continue
+                direct._out = None  # pyright: ignore[reportPrivateUsage]
+            if out is None:
+                out = list(news)
+            else:
+                out.extend(news)
+        if stale:
+            self._refresh()
         return NO_VIOLATIONS if out is None else out
 
     def finish(self, full_text: str) -> Sequence[GuardrailViolation]:
         """Check the unfed rest of ``full_text``, then the completion checks; new only."""
+        if not self._finished:
+            self._sync()
+        self._finished = True
         out: list[GuardrailViolation] = []
         for checker in self.checkers:
             out.extend(checker.finish(full_text))

@@ -12,35 +12,51 @@ followed by something that can fail inside the repeated run.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 __all__ = [
+    "ASCII_WORDS",
     "MARGIN",
     "CodeSplitter",
     "FenceState",
     "LineBuffer",
-    "PhraseIndex",
-    "PhraseScanner",
     "UnitSplitter",
     "fence_line",
     "normalize",
 ]
 
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
-_BOUNDARY = re.compile(r"[.!?]+|\n")
-_WORD = re.compile(r"\w+")
+# ``[.!?]+|\n``, written to start with a character class so that the engine skips to the
+# next candidate quickly (a charset prefix) instead of trying every position.
+_BOUNDARY = re.compile(r"[\n.!?](?:(?<=[.!?])[.!?]*)?")
 _INLINE_SPACE = frozenset(" \t\r\f\v")
 
 MARGIN = 8
 """Characters of look-ahead a pattern may need after its match: a match ending closer than
 this to the end of the text seen so far waits for more text (or for the end)."""
 
-_TRIGGER_CARRY = 40
-"""The longest trigger word is shorter than this; a longer partial word can never be one."""
+
+def _word_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for code in range(128):
+        char = chr(code)
+        if char.isalnum() or char == "_":
+            table[code] = ord(char.lower())
+    return bytes(table)
+
+
+ASCII_WORDS = _word_table()
+"""``bytes.translate`` table for ASCII text: word characters (``\\w``) lowercased, every
+other character a space, so ``text.encode("ascii").translate(ASCII_WORDS).split()`` is
+``[w.lower() for w in re.findall(r"\\w+", text)]`` as bytes, at a fraction of the cost."""
 
 
 def normalize(text: str) -> str:
     """Lowercase with runs of whitespace collapsed to one space and the ends stripped."""
+    if text.isascii():
+        low = text.lower().strip()
+        # No control character (so no whitespace but " ") and no double space: done.
+        if low.isprintable() and "  " not in low:
+            return low
     return " ".join(text.lower().split())
 
 
@@ -78,6 +94,29 @@ class LineBuffer:
             parts.append(pieces[-1])
         self._start = pos
         return lines
+
+    def add(self, delta: str) -> None:
+        """Account for ``delta``, which has no ``\\n`` (it only extends the current line)."""
+        self._parts.append(delta)
+
+    def pending(self, chars: str) -> bool:
+        """Whether the current partial line contains any of ``chars``."""
+        parts = self._parts
+        if not parts:
+            return False
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        line = parts[0]
+        return any(c in line for c in chars)
+
+    def skip(self, delta: str, offset: int) -> None:
+        """Like :meth:`feed` (``delta`` has a ``\\n``), for a caller that needs no lines."""
+        nl = delta.rfind("\n")
+        parts = self._parts
+        parts.clear()
+        if nl + 1 < len(delta):
+            parts.append(delta[nl + 1 :])
+        self._start = offset + nl + 1
 
     def flush(self) -> tuple[str, int] | None:
         """The final line if it has no ``\\n`` (call at the end)."""
@@ -146,14 +185,30 @@ class CodeSplitter:
         self._line_start = 0
         self._code = False
 
+    def inline(self, delta: str) -> bool:
+        """Account for ``delta``, which has no ``\\n``; whether it is code (what
+        :meth:`feed` tells for it, without building the list)."""
+        head = self._head
+        if len(head) < self._HEAD:
+            self._head = head + delta[: self._HEAD - len(head)] if head else delta[: self._HEAD]
+        return self._code
+
     def feed(self, delta: str, offset: int) -> list[tuple[str, int, bool]]:
         """``(piece, offset, is_code)`` pieces covering ``delta`` in order."""
-        head_room = self._HEAD - len(self._head)
+        head = self._head
+        head_room = self._HEAD - len(head)
         if "\n" not in delta:
             if head_room > 0 and delta:
-                self._head += delta[:head_room]
+                self._head = head + delta[:head_room] if head else delta[:head_room]
             return [(delta, offset, self._code)] if delta else []
+        if "`" not in delta and "~" not in delta and "`" not in head and "~" not in head:
+            # No line completed here can be a fence: the state stays as it is.
+            nl = delta.rfind("\n")
+            self._head = delta[nl + 1 : nl + 1 + self._HEAD]
+            self._line_start = offset + nl + 1
+            return [(delta, offset, self._code)]
         out: list[tuple[str, int, bool]] = []
+        fence = self._fence
         code = self._code
         seg = 0
         pos = 0
@@ -162,13 +217,20 @@ class CodeSplitter:
             if nl < 0:
                 break
             head = self._head
-            if len(head) < self._HEAD:
-                head += delta[pos : min(nl, pos + self._HEAD - len(head))]
-            self._fence.line(head, self._line_start)
+            stop = min(nl, pos + self._HEAD - len(head)) if len(head) < self._HEAD else pos
+            # (a line with no backtick or tilde in its head changes nothing outside a fence)
+            if (
+                fence.char
+                or "`" in head
+                or "~" in head
+                or delta.find("`", pos, stop) >= 0
+                or delta.find("~", pos, stop) >= 0
+            ):
+                fence.line(head + delta[pos:stop], self._line_start)
             self._head = ""
             self._line_start = offset + nl + 1
             pos = nl + 1
-            now_code = bool(self._fence.char)
+            now_code = bool(fence.char)
             if now_code != code:
                 out.append((delta[seg:pos], offset + seg, code))
                 seg = pos
@@ -201,12 +263,16 @@ class UnitSplitter:
     def _add(self, text: str, at: int) -> None:
         if not text:
             return
-        if not self._parts:
+        parts = self._parts
+        if not parts:
             self._start = at
         room = self._CAP - self._len
-        if room > 0:
-            self._parts.append(text[:room])
-            self._len += min(room, len(text))
+        if room >= len(text):
+            parts.append(text)
+            self._len += len(text)
+        elif room > 0:
+            parts.append(text[:room])
+            self._len = self._CAP
 
     def _emit(self, out: list[tuple[str, int]]) -> None:
         if self._parts:
@@ -214,28 +280,48 @@ class UnitSplitter:
             self._parts.clear()
             self._len = 0
 
+    def inline(self, piece: str, offset: int) -> bool:
+        """Account for ``piece`` if no unit can end in it (no boundary character, no sentence
+        end pending); False, doing nothing, if one may."""
+        if self._pending or "." in piece or "!" in piece or "?" in piece or "\n" in piece:
+            return False
+        self._add(piece, offset)
+        return True
+
     def feed(self, piece: str, offset: int, out: list[tuple[str, int]]) -> None:
         """Append to ``out`` the units completed by ``piece`` (at ``offset``)."""
         if not piece:
             return
-        pos = 0
         if self._pending:
             self._pending = False
             if piece[0] in _INLINE_SPACE:
                 self._emit(out)
+        if "." not in piece and "\n" not in piece and "!" not in piece and "?" not in piece:
+            self._add(piece, offset)  # no boundary: the unit goes on
+            return
+        parts = self._parts
+        cap = self._CAP
+        pos = 0
         n = len(piece)
         for m in _BOUNDARY.finditer(piece):
-            end = m.end()
-            if piece[m.start()] == "\n":
-                self._add(piece[pos : m.start()], offset + pos)
-                self._emit(out)
-                pos = end
+            first, end = m.span()
+            if piece[first] == "\n":
+                cut = first  # a line ends
             elif end == n:
-                self._pending = True
+                self._pending = True  # a sentence ends if a space follows
+                continue
             elif piece[end] in _INLINE_SPACE:
-                self._add(piece[pos:end], offset + pos)
+                cut = end  # a sentence ends
+            else:
+                continue
+            if parts:  # the unit began in an earlier piece
+                self._add(piece[pos:cut], offset + pos)
                 self._emit(out)
-                pos = end
+            elif cut > pos:
+                out.append(
+                    (piece[pos:cut] if cut - pos <= cap else piece[pos : pos + cap], offset + pos)
+                )
+            pos = end
         if pos < n:
             self._add(piece[pos:], offset + pos)
 
@@ -249,159 +335,3 @@ class UnitSplitter:
         """Emit the last unit (call at the end)."""
         self._pending = False
         self._emit(out)
-
-
-# --------------------------------------------------------------------------- phrase scanning
-
-
-class PhraseIndex:
-    """The immutable part of a :class:`PhraseScanner`: regexes and their trigger index.
-
-    Built once per rule and shared by the scanners of every attempt (:meth:`scanner`).
-    A regex may come with triggers, one of which every match contains: lowercase words
-    (``\\w+``, matched as whole words) or lowercase substrings (anything else, e.g.
-    ``"<|"``), both looked for in the lowercased text. Without triggers (``None``) a regex is
-    run over every delta.
-    """
-
-    __slots__ = ("always", "max_length", "regexes", "sub_keep", "substrings", "word_map", "words")
-
-    def __init__(
-        self,
-        regexes: Sequence[re.Pattern[str]],
-        triggers: Sequence[frozenset[str] | None],
-        max_length: int,
-    ) -> None:
-        self.regexes = tuple(regexes)
-        self.max_length = max_length
-        word_map: dict[str, list[int]] = {}
-        substrings: dict[str, list[int]] = {}
-        always: list[int] = []
-        for index, words in enumerate(triggers):
-            if words is None:
-                always.append(index)
-                continue
-            for word in words:
-                target = word_map if _WORD.fullmatch(word) else substrings
-                target.setdefault(word, []).append(index)
-        self.always = tuple(always)
-        self.word_map = {word: tuple(indices) for word, indices in word_map.items()}
-        self.words = frozenset(word_map)
-        # Substring triggers grouped by one character they contain (preferably not a letter
-        # or digit): one `in` test per group rules most of them out at once.
-        groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
-        for sub, indices in substrings.items():
-            key = next((c for c in sub if not c.isalnum()), sub[0])
-            groups.setdefault(key, []).append((sub, tuple(indices)))
-        self.substrings = tuple((key, tuple(items)) for key, items in groups.items())
-        self.sub_keep = max((len(sub) for sub in substrings), default=1) - 1
-
-    def scanner(self) -> PhraseScanner:
-        """A fresh scanner (per-attempt state) over this index."""
-        return PhraseScanner(self)
-
-
-class PhraseScanner:
-    """Finds the matches of a :class:`PhraseIndex`'s regexes in a stream, in bounded time.
-
-    Each delta is scanned together with the last ``max_length + MARGIN + 40`` characters
-    before it, so a match of at most ``max_length`` characters is found even when it is cut
-    between deltas; a match that ends within ``MARGIN`` characters of the text seen so far
-    waits for more text (a trailing ``\\b`` or look-ahead must not decide on a cut). A regex
-    with triggers is only run around the places where one of them appeared, which is what
-    keeps curated phrase lists cheap.
-
-    :meth:`feed` returns ``(index, match, window_start)`` for each new match: the absolute
-    position of the match is ``window_start + match.start()``. Matches of one regex do not
-    overlap and come in order.
-    """
-
-    __slots__ = (
-        "_carry",
-        "_index",
-        "_keep",
-        "_last_end",
-        "_live",
-        "_overlap",
-        "_sub_carry",
-        "_tail",
-    )
-
-    def __init__(self, index: PhraseIndex) -> None:
-        self._index = index
-        self._overlap = index.max_length + MARGIN + _TRIGGER_CARRY
-        self._keep = self._overlap + 1
-        self._tail = ""
-        self._carry = ""
-        self._sub_carry = ""
-        self._last_end = [0] * len(index.regexes)
-        self._live: dict[int, float] = dict.fromkeys(index.always, float("inf"))
-
-    def _triggered(self, delta: str, final: bool) -> list[int]:
-        """Indices of the regexes whose triggers appear in ``delta`` (with the carry)."""
-        index = self._index
-        low = delta.lower()
-        hit: list[int] = []
-        if index.words:
-            text = self._carry + low if self._carry else low
-            words = _WORD.findall(text)
-            last = text[-1:]
-            if words and not final and (last.isalnum() or last == "_"):
-                self._carry = words[-1][-_TRIGGER_CARRY:]
-            else:
-                self._carry = ""
-            for word in index.words.intersection(words):
-                hit.extend(index.word_map[word])
-        if index.substrings:
-            text = self._sub_carry + low if self._sub_carry else low
-            for key, items in index.substrings:
-                if key in text:
-                    for sub, indices in items:
-                        if sub in text:
-                            hit.extend(indices)
-            self._sub_carry = text[-index.sub_keep :] if index.sub_keep else ""
-        return hit
-
-    def feed(
-        self, delta: str, offset: int, final: bool = False
-    ) -> list[tuple[int, re.Match[str], int]]:
-        """New matches in the text up to the end of ``delta`` (which starts at ``offset``)."""
-        end = offset + len(delta)
-        live = self._live
-        index = self._index
-        if (index.words or index.substrings) and (delta or final):
-            hit = self._triggered(delta, final)
-            if hit:
-                due = end + index.max_length + MARGIN
-                for i in hit:
-                    live[i] = due
-        tail = self._tail
-        keep = self._keep
-        if not live:
-            self._tail = delta[-keep:] if len(delta) >= keep else (tail + delta)[-keep:]
-            return []
-        window = tail + delta
-        window_start = offset - len(tail)
-        base = max(0, len(tail) - self._overlap)
-        limit = len(window) if final else len(window) - MARGIN
-        found: list[tuple[int, re.Match[str], int]] = []
-        settled: list[int] = []
-        last_end = self._last_end
-        regexes = index.regexes
-        for i, due in live.items():
-            pos = max(base, last_end[i] - window_start)
-            for m in regexes[i].finditer(window, pos):
-                if m.end() > limit:
-                    break
-                if m.end() == m.start():
-                    continue
-                found.append((i, m, window_start))
-                last_end[i] = window_start + m.end()
-            if due <= end:
-                settled.append(i)
-        for i in settled:
-            del live[i]
-        self._tail = window[-keep:]
-        if len(found) > 1:
-            found.sort(key=lambda item: item[2] + item[1].start())
-        return found
