@@ -242,12 +242,6 @@ def error_texts(error: BaseException) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="l0 builds error messages that quote the provider's exception text "
-    "(l0/_engine/_classify.py, l0/adapters/_errors.py) and guardrail matches "
-    "(l0/_guardrails/_patterns.py, _output.py; l0/_engine/_verdicts.py); see the report",
-)
 async def test_l0_error_messages_quote_no_content(zero_backoff: None) -> None:
     """The messages l0 writes into its own exceptions hold no content by default."""
     failures: list[BaseException] = []

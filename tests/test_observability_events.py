@@ -146,7 +146,7 @@ def test_base_shape_matches_spec() -> None:
 
 
 # l0's documented additions to canonical events (optional fields after the canonical ones).
-L0_ADDITIONS: dict[str, list[str]] = {"CHECKPOINT_SAVED": ["offset", "length"]}
+L0_ADDITIONS: dict[str, list[str]] = {"CHECKPOINT_SAVED": ["offset", "length"], "ERROR": ["detail"]}
 
 
 @pytest.mark.parametrize("event_name", EVENT_NAMES)
