@@ -1,4 +1,4 @@
-"""Reading a source under the engine's deadlines without a cancel scope per item.
+"""Reading a source under the engine's deadlines without a cancel scope per item, and closing it.
 
 A per-attempt :func:`pump_items` steps the source synchronously; only a read that must wait gets a
 cancel scope, held while the task is parked (:class:`Read`). See the module docstring of
@@ -7,6 +7,7 @@ cancel scope, held while the task is parked (:class:`Read`). See the module docs
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -17,38 +18,48 @@ import anyio
 if TYPE_CHECKING:
     from l0._engine import Engine
 
-__all__ = ["CLEANUP_GRACE", "Guard", "Read", "current_task_id", "loop_clock", "pump_items"]
+__all__ = [
+    "CLEANUP_GRACE",
+    "CLEANUP_TIMEOUT",
+    "Guard",
+    "Read",
+    "aclose_forcefully",
+    "aclose_gracefully",
+    "pump_items",
+]
 
 CLEANUP_GRACE = 0.1
 """Seconds a cut read's own cleanup may take (e.g. an SDK closing its connection)."""
 
+CLEANUP_TIMEOUT = 5.0
+"""Seconds a graceful close of a provider stream may take before it is abandoned."""
+
+
+async def aclose_forcefully(source: Any) -> None:
+    """Close an abandoned source at once: its cleanup runs in an already cancelled scope."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is None:
+        return
+    with anyio.CancelScope(shield=True) as scope, contextlib.suppress(Exception):
+        # The attempt already failed; an error while closing its source changes nothing.
+        scope.cancel()
+        await aclose()
+
+
+async def aclose_gracefully(source: Any) -> None:
+    """Close a source that ended, giving its cleanup a bounded, shielded moment."""
+    if getattr(source, "ag_frame", True) is None:
+        return  # an async generator that has run to its end: nothing left to close
+    aclose = getattr(source, "aclose", None)
+    if aclose is None:
+        return
+    with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True), contextlib.suppress(Exception):
+        # The outcome is already decided; an error while closing changes nothing.
+        await aclose()
+
 
 class _Cut(BaseException):
     """Thrown into a read that only yields to the loop (never waits) once its deadline passed."""
-
-
-def loop_clock() -> Callable[[], float]:
-    """``anyio.current_time`` for the running loop, looked up once: under asyncio, the loop's
-    own ``time`` (what anyio returns, without its per-call backend lookup)."""
-    asyncio = sys.modules.get("asyncio")  # not imported: not running under asyncio
-    if asyncio is not None:
-        try:
-            return asyncio.get_running_loop().time
-        except RuntimeError:  # trio: anyio's lookup
-            pass
-    return anyio.current_time
-
-
-def current_task_id() -> int:
-    """``anyio.get_current_task().id``, without building the task's info under asyncio."""
-    asyncio = sys.modules.get("asyncio")
-    task = None
-    if asyncio is not None:
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # trio
-            task = None
-    return id(task) if task is not None else anyio.get_current_task().id
 
 
 def _is_immediate(value: object) -> bool:
@@ -130,17 +141,11 @@ class Read:
     cannot escape. The result is the pump's next item (a ``str`` or a 1-tuple).
     """
 
-    __slots__ = ("_clock", "_engine", "_first", "_guard", "_it", "_until", "cut")
+    __slots__ = ("_engine", "_first", "_guard", "_it", "_until", "cut")
 
     def __init__(
-        self,
-        it: Generator[Any, Any, Any],
-        first: object,
-        engine: Engine,
-        guard: Guard,
-        clock: Callable[[], float] = anyio.current_time,
+        self, it: Generator[Any, Any, Any], first: object, engine: Engine, guard: Guard
     ) -> None:
-        self._clock = clock
         self._it = it
         self._first = first
         self._engine = engine
@@ -165,7 +170,7 @@ class Read:
         it = self._it
         value: object = self._first
         guard = self._guard
-        now = self._clock
+        now = anyio.current_time
         deadline = self._engine.wait_deadline(now())
         while True:
             kind: type = type(value)

@@ -12,7 +12,6 @@ guardrail checker of asynchronous rules, and only under a task group the consume
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import deque
@@ -33,7 +32,14 @@ from l0._events._stream import StreamEvent, Token
 from l0._runtime._checker import CheckerTask, check_async
 from l0._runtime._dispatch import Dispatcher
 from l0._runtime._options import AttemptContext, Options, wants_context
-from l0._runtime._read import Guard, Read, current_task_id, loop_clock, pump_items
+from l0._runtime._read import (
+    CLEANUP_TIMEOUT,
+    Guard,
+    Read,
+    aclose_forcefully,
+    aclose_gracefully,
+    pump_items,
+)
 from l0.adapters._base import Adapter
 from l0.adapters._registry import classify_failure, resolve
 
@@ -45,35 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Stream"]
 
-CLEANUP_TIMEOUT = 5.0
-"""Seconds a graceful close of a provider stream may take before it is abandoned."""
-
 _END = object()  # the source finished
 _CUT = object()  # the read was cancelled (deadline or abort)
 _FAILED = object()  # the engine found a failure on the token path (guardrail, drift)
-
-
-async def _aclose_forcefully(source: Any) -> None:
-    """Close an abandoned source at once: its cleanup runs in an already cancelled scope."""
-    aclose = getattr(source, "aclose", None)
-    if aclose is None:
-        return
-    with anyio.CancelScope(shield=True) as scope, contextlib.suppress(Exception):
-        # The attempt already failed; an error while closing its source changes nothing.
-        scope.cancel()
-        await aclose()
-
-
-async def _aclose_gracefully(source: Any) -> None:
-    """Close a source that ended, giving its cleanup a bounded, shielded moment."""
-    if getattr(source, "ag_frame", True) is None:
-        return  # an async generator that has run to its end: nothing left to close
-    aclose = getattr(source, "aclose", None)
-    if aclose is None:
-        return
-    with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True), contextlib.suppress(Exception):
-        # The outcome is already decided; an error while closing changes nothing.
-        await aclose()
 
 
 def _is_awaitable(obj: object) -> bool:
@@ -140,8 +120,6 @@ class _Lifecycle:
 
             self.recorder = Recorder(options.record, self.engine, seed=self.seed, options=options)
         self.guard = Guard()
-        self.clock: Callable[[], float] = anyio.current_time
-        """The runtime's clock (``anyio.current_time``; the running loop's, once running)."""
         self.source: Any = None
         self.closed = False
         self.close_pending = False
@@ -160,7 +138,7 @@ class _Lifecycle:
         """The outcome once a stop was requested: aborted, or closed from another task."""
         if self.close_pending:
             raise StreamClosed("the stream was closed by another task while it was being read")
-        return self.engine.abort(self.clock())
+        return self.engine.abort(anyio.current_time())
 
     async def _flush(self) -> None:
         engine = self.engine
@@ -199,10 +177,10 @@ class _Lifecycle:
         the engine's next action instead."""
         engine = self.engine
         if engine.breaker is not None:
-            skipped = engine.admit(self.clock(), action)
+            skipped = engine.admit(anyio.current_time(), action)
             if skipped is not None:
                 return skipped
-        engine.begin_attempt(self.clock(), action)
+        engine.begin_attempt(anyio.current_time(), action)
         if self.checker is not None:
             self.checker.reset()
         if self.raw_tap is not None:
@@ -240,7 +218,7 @@ class _Lifecycle:
             obj = factory()
         if not hasattr(obj, "__aiter__") and _is_awaitable(obj):
             # An async factory: its wait for the stream is under the first-token deadline.
-            deadline = engine.wait_deadline(self.clock())
+            deadline = engine.wait_deadline(anyio.current_time())
             with anyio.CancelScope(deadline=deadline) as scope:
                 self.guard.scope = scope
                 if self.guard.aborted:
@@ -252,7 +230,7 @@ class _Lifecycle:
         adapter = resolve(obj, self.options.adapter)
         source = adapter.open(obj)
         engine.attempt_ready(
-            self.clock(),
+            anyio.current_time(),
             adapter=adapter.name,
             stream_type=type(cast("object", obj)).__name__,
             requires_finish=adapter.requires_finish,
@@ -261,10 +239,7 @@ class _Lifecycle:
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
         engine = self.engine
-        clock = self.clock = loop_clock()
-        if self.recorder is None:  # (a recording engine's clock logs its reads)
-            engine.clock = clock
-        now = clock()
+        now = anyio.current_time()
         engine.wall_offset = time.time() - now
         deadline = anyio.current_effective_deadline()
         engine.outer_deadline = deadline if deadline != -math.inf else now
@@ -302,11 +277,11 @@ class _Lifecycle:
                 try:
                     adapter, source = await self._open(action)
                 except _Interrupted:
-                    now = clock()
+                    now = anyio.current_time()
                     action = self._stopped() if self.guard.aborted else engine.timed_out(now)
                     continue
                 except Exception as exc:
-                    now = clock()
+                    now = anyio.current_time()
                     action = engine.source_failed(
                         classify_failure(exc, adapter, self.options.adapter), now
                     )
@@ -356,7 +331,7 @@ class _Lifecycle:
                                     break
                             continue
                         if kind is not str and kind is not tuple:
-                            read = Read(pump, value, engine, guard, clock)
+                            read = Read(pump, value, engine, guard)
                             value = await read
                             if read.cut:
                                 outcome = _CUT
@@ -408,12 +383,12 @@ class _Lifecycle:
                 if guard.aborted:
                     action = self._stopped()
                 else:
-                    now = clock()
+                    now = anyio.current_time()
                     if outcome is _END:
                         if engine.has_async_rules and engine.failure is None:
                             # A truncated body gets no completion checks (see source_ended).
                             await self._check_async(end=True, complete=not engine.truncated)
-                            now = clock()
+                            now = anyio.current_time()
                         action = engine.source_ended(now)
                     elif outcome is _CUT:
                         action = engine.timed_out(now)
@@ -430,9 +405,9 @@ class _Lifecycle:
                 # The attempt is over, one way or another: close its source.
                 source, self.source = self.source, None
                 if isinstance(action, Finish):
-                    await _aclose_gracefully(source)
+                    await aclose_gracefully(source)
                 else:
-                    await _aclose_forcefully(source)
+                    await aclose_forcefully(source)
         except BaseException:
             # Cancellation, KeyboardInterrupt, or aclose() while suspended: not an outcome the
             # engine decided, so the stream can't be read as if it had one.
@@ -440,7 +415,7 @@ class _Lifecycle:
                 self.interrupted = True
                 # Observers still see the stream end (as aborted): delivered shielded and
                 # bounded, since the consumer's scope may be cancelled.
-                engine.interrupt(clock())
+                engine.interrupt(anyio.current_time())
                 with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await self._flush()
             raise
@@ -449,7 +424,7 @@ class _Lifecycle:
                 self.checker.close()
             source, self.source = self.source, None
             if source is not None:
-                await _aclose_forcefully(source)
+                await aclose_forcefully(source)
             if self.recorder is not None:
                 with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await self.recorder.aclose()
@@ -569,14 +544,14 @@ class Stream:
             # Another task is inside the iteration right now: make it stop and clean up.
             self.abort()
             return
-        if current_task_id() != self._life.owner:
+        if anyio.get_current_task().id != self._life.owner:
             # The consumer, in another task, is in its loop body: close the source now; its
             # next step raises StreamClosed.
             self._life.close_pending = True
             self._life.guard.aborted = True
             source, self._life.source = self._life.source, None
             if source is not None:
-                await _aclose_forcefully(source)
+                await aclose_forcefully(source)
             return
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await gen.aclose()
@@ -606,7 +581,7 @@ class Stream:
             )
         if self._gen is None:
             self._gen = self._life.run()
-            self._life.owner = current_task_id()
+            self._life.owner = anyio.get_current_task().id
         return self._gen
 
 
